@@ -1,0 +1,38 @@
+"""Shared fixtures: the real content, loaded once per test session."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+KL = ROOT / "data" / "kl"
+ONTOLOGY = ROOT / "ontology"
+
+FFB = "urn:oid:1.2.208.176.2.22"
+VASKE_SIG = "885400cc-dd71-479e-8993-3fc48fdd6710"
+EGENOMSORG = "da3f488f-1742-4d00-b247-a7d47500b36b"
+AKTIVITET_OG_DELTAGELSE = "93433530-b85c-4d04-a4fb-5ae26cf16f1c"
+FFB_TILSTANDE = "b3ddc7d7-f6c1-4d47-8280-456992cbe0a6"
+
+
+@pytest.fixture(scope="session")
+def vocab():
+    from termserver.content import load_vocabulary
+
+    return load_vocabulary(ONTOLOGY)
+
+
+@pytest.fixture()
+def ffb_slice() -> dict:
+    """A fresh copy of the FFB slice fixture (real KL concepts) for a test to modify."""
+    return copy.deepcopy(json.loads((DATA / "codesystem-ffb-slice.json").read_text("utf-8")))
+
+
+def write_json(path: Path, doc) -> Path:
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
