@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -43,12 +44,26 @@ _XSD_TYPES = {
 def release_to_graph(release: SchemeRelease) -> Graph:
     """Build the RDF graph of one release (deterministic given the same release)."""
     s = release.scheme
+    g = new_graph(s)
+    add_scheme_triples(g, s, len(release.concepts))
+    for c in release.concepts:
+        add_concept_triples(g, s, c)
+    return g
+
+
+def new_graph(s: SchemeVersion) -> Graph:
+    """An empty graph with the prefixes our Turtle uses."""
     g = Graph()
     g.bind("skos", SKOS)
     g.bind("dct", DCTERMS)
     g.bind("owl", OWL)
     g.bind("ts", TS)
     g.bind(s.scheme, Namespace(iris.scheme_iri(s.scheme) + "/"))
+    return g
+
+
+def add_scheme_triples(g: Graph, s: SchemeVersion, concept_count: int) -> None:
+    """The triples describing a scheme and one of its releases."""
     scheme = URIRef(s.scheme_iri)
     g.add((scheme, RDF.type, SKOS.ConceptScheme))
     g.add((scheme, TS.fhirSystem, Literal(s.system, datatype=XSD.anyURI)))
@@ -74,7 +89,7 @@ def release_to_graph(release: SchemeRelease) -> Graph:
     g.add((v, TS.content, Literal(s.content)))
     g.add((v, DCTERMS.language, Literal(s.language)))
     g.add((v, TS.caseSensitive, Literal(s.case_sensitive)))
-    g.add((v, TS.conceptCount, Literal(len(release.concepts))))
+    g.add((v, TS.conceptCount, Literal(concept_count)))
     for pd in s.property_defs:
         p = URIRef(iris.property_iri(s.scheme, pd.code))
         g.add((v, TS.declaresProperty, p))
@@ -86,46 +101,55 @@ def release_to_graph(release: SchemeRelease) -> Graph:
         if pd.description:
             g.add((p, RDFS.comment, Literal(pd.description)))
 
+
+def add_concept_triples(g: Graph, s: SchemeVersion, c: Concept) -> None:
+    """The triples describing one concept as it stands in release ``s``."""
     lang = s.language
-    for c in release.concepts:
-        node = URIRef(c.iri)
-        g.add((node, RDF.type, SKOS.Concept))
-        g.add((node, SKOS.inScheme, v))
-        g.add((node, SKOS.notation, Literal(c.code)))
-        g.add((node, SKOS.prefLabel, Literal(c.display, lang=lang)))
-        if c.definition is not None:
-            g.add((node, SKOS.definition, Literal(c.definition, lang=lang)))
-        if not c.parents:
-            g.add((node, SKOS.topConceptOf, v))
-        for parent in c.parents:
-            g.add((node, SKOS.broader, URIRef(iris.concept_iri(s.scheme, parent))))
-        if c.status != ACTIVE:
-            g.add((node, TS.status, Literal(c.status)))
-            g.add((node, OWL.deprecated, Literal(True)))
-        for r in c.replaced_by:
-            g.add((node, DCTERMS.isReplacedBy, URIRef(iris.concept_iri(s.scheme, r))))
-        if c.not_selectable:
-            g.add((node, TS.notSelectable, Literal(True)))
-        for d in c.designations:
-            pred = SKOS.altLabel
-            if d.use_code is not None:
-                pred = URIRef(iris.designation_use_iri(s.scheme, d.use_system or "", d.use_code))
-                g.add((pred, RDF.type, OWL.AnnotationProperty))
-                g.add((pred, RDFS.subPropertyOf, SKOS.altLabel))
-                g.add((pred, TS.useSystem, Literal(d.use_system or "")))
-                g.add((pred, TS.useCode, Literal(d.use_code)))
-                if d.use_display:
-                    g.add((pred, RDFS.label, Literal(d.use_display)))
-            g.add((node, pred, Literal(d.value, lang=d.language or None)))
-        for pv in c.properties:
-            pred = URIRef(iris.property_iri(s.scheme, pv.code))
-            lexical = _lexical(pv)
-            g.add((node, pred, Literal(lexical, datatype=_datatype(pv.type, lexical), normalize=False)))
-            if pv.code not in {pd.code for pd in s.property_defs}:
-                # Undeclared in the source: remember its type so the value reads back the same.
-                g.add((pred, TS.propertyCode, Literal(pv.code)))
-                g.add((pred, TS.propertyType, Literal(pv.type)))
-    return g
+    v = URIRef(s.iri)
+    declared = {pd.code for pd in s.property_defs}
+    node = URIRef(c.iri)
+    g.add((node, RDF.type, SKOS.Concept))
+    g.add((node, SKOS.inScheme, v))
+    g.add((node, SKOS.notation, Literal(c.code)))
+    g.add((node, SKOS.prefLabel, Literal(c.display, lang=lang)))
+    if c.definition is not None:
+        g.add((node, SKOS.definition, Literal(c.definition, lang=lang)))
+    if not c.parents:
+        g.add((node, SKOS.topConceptOf, v))
+    for parent in c.parents:
+        g.add((node, SKOS.broader, URIRef(iris.concept_iri(s.scheme, parent))))
+    if c.status != ACTIVE:
+        g.add((node, TS.status, Literal(c.status)))
+        g.add((node, OWL.deprecated, Literal(True)))
+    for r in c.replaced_by:
+        g.add((node, DCTERMS.isReplacedBy, URIRef(iris.concept_iri(s.scheme, r))))
+    if c.not_selectable:
+        g.add((node, TS.notSelectable, Literal(True)))
+    for d in c.designations:
+        pred = SKOS.altLabel
+        if d.use_code is not None:
+            pred = URIRef(iris.designation_use_iri(s.scheme, d.use_system or "", d.use_code))
+            g.add((pred, RDF.type, OWL.AnnotationProperty))
+            g.add((pred, RDFS.subPropertyOf, SKOS.altLabel))
+            g.add((pred, TS.useSystem, Literal(d.use_system or "")))
+            g.add((pred, TS.useCode, Literal(d.use_code)))
+            if d.use_display:
+                g.add((pred, RDFS.label, Literal(d.use_display)))
+        g.add((node, pred, Literal(d.value, lang=d.language or None)))
+    for pv in c.properties:
+        pred = URIRef(iris.property_iri(s.scheme, pv.code))
+        lexical = _lexical(pv)
+        g.add(
+            (
+                node,
+                pred,
+                Literal(lexical, datatype=_datatype(pv.type, lexical), normalize=False),
+            )
+        )
+        if pv.code not in declared:
+            # Undeclared in the source: remember its type so the value reads back the same.
+            g.add((pred, TS.propertyCode, Literal(pv.code)))
+            g.add((pred, TS.propertyType, Literal(pv.type)))
 
 
 def write_turtle(release: SchemeRelease) -> bytes:
@@ -158,8 +182,6 @@ def _lexical(pv: PropertyValue) -> str:
 
 # --- reading -------------------------------------------------------------------------------
 
-_P = {name: iris.SKOS + name for name in ("inScheme", "notation", "prefLabel", "definition")}
-_BROADER = iris.SKOS + "broader"
 _ALT = iris.SKOS + "altLabel"
 _TYPE = iris.RDF + "type"
 _CONCEPT = iris.SKOS + "Concept"
@@ -169,30 +191,89 @@ def read_turtle(path: str | Path) -> SchemeRelease:
     """Read one generated scheme file back into a release; SourceError on malformed Turtle."""
     path = Path(path)
     try:
-        triples = list(ox.parse(path=str(path), format=ox.RdfFormat.TURTLE))
+        return release_from_triples(ox.parse(path=str(path), format=ox.RdfFormat.TURTLE), str(path))
     except SyntaxError as exc:
         raise SourceError(str(path), None, f"invalid Turtle: {exc}") from exc
     except OSError as exc:
         raise SourceError(str(path), None, f"cannot read file: {exc}") from exc
-    return release_from_triples(triples, str(path))
 
 
-def release_from_triples(triples: list, source: str) -> SchemeRelease:
-    """Rebuild a release from parsed triples (one scheme version per graph)."""
-    by_subject: dict[str, list[tuple[str, object]]] = defaultdict(list)
+# Predicates every concept carries, read on a fast path; anything else goes through ``other``.
+_NOTATION, _PREF, _DEF, _BROAD, _TYPED, _SKIP = range(6)
+_FAST = {
+    iris.SKOS + "notation": _NOTATION,
+    iris.SKOS + "prefLabel": _PREF,
+    iris.SKOS + "definition": _DEF,
+    iris.SKOS + "broader": _BROAD,
+    iris.RDF + "type": _TYPED,
+    iris.SKOS + "inScheme": _SKIP,
+    iris.SKOS + "topConceptOf": _SKIP,
+}
+
+
+def release_from_triples(triples: Iterable, source: str) -> SchemeRelease:
+    """Rebuild a release from parsed triples (one scheme version per graph), streaming.
+
+    Loading speed matters (a 100k-concept scheme has 600k triples), so the common predicates
+    are read straight into per-field dicts and the triples are never held all at once.
+    """
+    notation: dict[str, str] = {}
+    pref: dict[str, str] = {}
+    definition: dict[str, str] = {}
+    broader: dict[str, list[str]] = defaultdict(list)
+    concepts_seen: set[str] = set()
+    other: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    named = ox.NamedNode
+    fast = _FAST.get
     for t in triples:
-        s = t.subject
-        if isinstance(s, ox.NamedNode):
-            by_subject[s.value].append((t.predicate.value, t.object))
-    versions = [s for s, po in by_subject.items() if (_TYPE, ox.NamedNode(iris.TS + "CodeSystemVersion")) in po]
+        subject = t.subject
+        if type(subject) is not named:
+            continue
+        sv = subject.value
+        p = t.predicate.value
+        kind = fast(p)
+        if kind is None:
+            other[sv].append((p, t.object))
+        elif kind == _NOTATION:
+            notation[sv] = t.object.value
+        elif kind == _PREF:
+            pref[sv] = t.object.value
+        elif kind == _DEF:
+            definition[sv] = t.object.value
+        elif kind == _BROAD:
+            broader[sv].append(t.object.value)
+        elif kind == _TYPED:
+            o = t.object
+            if o.value == _CONCEPT:
+                concepts_seen.add(sv)
+            else:
+                other[sv].append((p, o))
+    version_type = ox.NamedNode(iris.TS + "CodeSystemVersion")
+    versions = [s for s, po in other.items() if (_TYPE, version_type) in po]
     if len(versions) != 1:
         raise SourceError(source, None, f"expected one ts:CodeSystemVersion, found {len(versions)}")
-    scheme = _scheme_from(versions[0], by_subject, source)
-    meta = _predicate_meta(by_subject)
+    scheme = _scheme_from(versions[0], other, source)
+    meta = _predicate_meta(other)
+    prefix = scheme.scheme_iri + "/"
     concepts = []
-    for subject, po in by_subject.items():
-        if (_TYPE, ox.NamedNode(_CONCEPT)) in po:
-            concepts.append(_concept_from(subject, po, scheme, meta, source))
+    for sv in concepts_seen:
+        code, display = notation.get(sv), pref.get(sv)
+        if code is None or display is None:
+            raise SourceError(source, sv, "concept lacks skos:notation or skos:prefLabel")
+        parents = tuple(sorted(_code_of(b, prefix, source) for b in broader.get(sv, ())))
+        concepts.append(
+            _concept_from(
+                sv,
+                code,
+                display,
+                definition.get(sv),
+                parents,
+                other.get(sv, ()),
+                scheme,
+                meta,
+                source,
+            )
+        )
     concepts.sort(key=lambda c: c.code)
     return SchemeRelease(scheme=scheme, concepts=tuple(concepts))
 
@@ -215,7 +296,9 @@ def _scheme_from(iri: str, by_subject: dict, source: str) -> SchemeVersion:
     version = text(iris.OWL + "versionInfo")
     scheme_iri = text(iris.DCT + "isVersionOf")
     if not system or not version or not scheme_iri:
-        raise SourceError(source, iri, "scheme version lacks fhirSystem, versionInfo or isVersionOf")
+        raise SourceError(
+            source, iri, "scheme version lacks fhirSystem, versionInfo or isVersionOf"
+        )
     scheme_id = scheme_iri[len(iris.BASE) :] if scheme_iri.startswith(iris.BASE) else scheme_iri
     defs = []
     for p, o in po:
@@ -281,10 +364,16 @@ def _predicate_meta(by_subject: dict) -> dict[str, tuple]:
 
 
 def _concept_from(
-    iri: str, po: list, scheme: SchemeVersion, meta: dict, source: str
+    iri: str,
+    code: str,
+    display: str,
+    definition: str | None,
+    parents: tuple[str, ...],
+    po: Iterable[tuple[str, object]],
+    scheme: SchemeVersion,
+    meta: dict,
+    source: str,
 ) -> Concept:
-    code = display = definition = None
-    parents: list[str] = []
     replaced: list[str] = []
     designations: list[Designation] = []
     props: list[PropertyValue] = []
@@ -292,15 +381,7 @@ def _concept_from(
     not_selectable = False
     prefix = scheme.scheme_iri + "/"
     for p, o in po:
-        if p == _P["notation"]:
-            code = o.value
-        elif p == _P["prefLabel"]:
-            display = o.value
-        elif p == _P["definition"]:
-            definition = o.value
-        elif p == _BROADER:
-            parents.append(_code_of(o.value, prefix, source))
-        elif p == iris.TS + "status":
+        if p == iris.TS + "status":
             status = o.value
         elif p == iris.DCT + "isReplacedBy":
             replaced.append(_code_of(o.value, prefix, source))
@@ -314,11 +395,11 @@ def _concept_from(
                 designations.append(Designation(o.value, o.language, m[1], m[2], m[3]))
             else:
                 props.append(PropertyValue(m[1], m[2], _typed(o.value, m[2])))
-    if code is None or display is None:
-        raise SourceError(source, iri, "concept lacks skos:notation or skos:prefLabel")
     if status not in (ACTIVE, "deprecated", RETIRED):
         raise SourceError(source, iri, f"unknown status {status!r}")
-    designations.sort(key=lambda d: (d.use_system or "", d.use_code or "", d.language or "", d.value))
+    designations.sort(
+        key=lambda d: (d.use_system or "", d.use_code or "", d.language or "", d.value)
+    )
     props.sort(key=lambda v: (v.code, str(v.value)))
     return Concept(
         scheme=scheme.scheme,
@@ -329,7 +410,7 @@ def _concept_from(
         display=display,
         language=scheme.language,
         definition=definition,
-        parents=tuple(sorted(parents)),
+        parents=parents,
         status=status,
         replaced_by=tuple(sorted(replaced)),
         not_selectable=not_selectable,

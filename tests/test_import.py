@@ -29,7 +29,9 @@ def test_all_seven_kl_code_systems_are_imported_into_the_repository(tmp_path):
 @pytest.mark.parametrize("src", KL_FILES, ids=lambda p: p.name)
 def test_turtle_reads_back_exactly_what_the_fhir_file_says(src):
     from_json = read_codesystem_file(src)
-    from_turtle = read_turtle(ONTOLOGY / "schemes" / f"{from_json.scheme.scheme}-{from_json.scheme.version}.ttl")
+    from_turtle = read_turtle(
+        ONTOLOGY / "schemes" / f"{from_json.scheme.scheme}-{from_json.scheme.version}.ttl"
+    )
     assert from_turtle.scheme == from_json.scheme
     assert from_turtle.concepts == from_json.concepts
 
@@ -87,7 +89,10 @@ def test_properties_designations_and_status_survive_the_round_trip(tmp_path, ffb
         {"code": "replacedBy", "valueCode": drikke["code"]},
         {"code": "effectiveDate", "valueDateTime": "2024-05-30"},
     ]
-    klaede["property"] = [{"code": "inactive", "valueBoolean": False}, {"code": "deprecated", "valueDateTime": "2025-01-01"}]
+    klaede["property"] = [
+        {"code": "inactive", "valueBoolean": False},
+        {"code": "deprecated", "valueDateTime": "2025-01-01"},
+    ]
     drikke["property"] = [
         {"code": "weight", "valueDecimal": 0.5},
         {"code": "rank", "valueInteger": 3},
@@ -96,7 +101,15 @@ def test_properties_designations_and_status_survive_the_round_trip(tmp_path, ffb
     ]
     vaske["designation"] = [
         {"language": "en", "value": "Washing oneself"},
-        {"language": "en", "use": {"system": "http://snomed.info/sct", "code": "900000000000013009", "display": "Synonym"}, "value": "Washing"},
+        {
+            "language": "en",
+            "use": {
+                "system": "http://snomed.info/sct",
+                "code": "900000000000013009",
+                "display": "Synonym",
+            },
+            "value": "Washing",
+        },
         {"value": "Personlig hygiejne"},
     ]
     src = write_json(tmp_path / "cs.json", ffb_slice)
@@ -109,10 +122,17 @@ def test_properties_designations_and_status_survive_the_round_trip(tmp_path, ffb
     assert by_code[spise["code"]].replaced_by == (drikke["code"],)
     assert by_code[klaede["code"]].status == DEPRECATED
     props = {p.code: p.value for p in by_code[drikke["code"]].properties}
-    assert props == {"weight": 0.5, "rank": 3, "icf": "http://hl7.org/fhir/sid/icf|d560", "undeclared": True}
+    assert props == {
+        "weight": 0.5,
+        "rank": 3,
+        "icf": "http://hl7.org/fhir/sid/icf|d560",
+        "undeclared": True,
+    }
     assert by_code[vaske["code"]].label("en") == "Washing oneself"
     assert {d.use_code for d in by_code[vaske["code"]].designations} == {None, "900000000000013009"}
-    assert [p.code for p in from_turtle.scheme.property_defs] == sorted(p["code"] for p in ffb_slice["property"])
+    assert [p.code for p in from_turtle.scheme.property_defs] == sorted(
+        p["code"] for p in ffb_slice["property"]
+    )
 
 
 def test_parent_and_child_properties_build_a_polyhierarchy(ffb_slice):
@@ -154,19 +174,66 @@ def test_non_utf8_file_is_refused(tmp_path):
         (lambda d: d.pop("url"), "$.url", "missing"),
         (lambda d: d.update(version=20240530), "$.version", "must be a string"),
         (lambda d: d.update(concept={}), "$.concept", "must be an array"),
-        (lambda d: d["concept"][0]["concept"][0]["concept"][1]["concept"][0].pop("code"), "$.concept[0].concept[0].concept[1].concept[0].code", "missing"),
-        (lambda d: d["concept"][0]["concept"][0]["concept"][1]["concept"].append({"code": "b3ddc7d7-f6c1-4d47-8280-456992cbe0a6"}), "$.concept[0].concept[0].concept[1].concept[2].code", "occurs twice"),
-        (lambda d: d["concept"][0].update(display=["x"]), "$.concept[0].display", "must be a string"),
-        (lambda d: d["concept"][0].update(property=[{"code": "x", "valueCode": "a", "valueString": "b"}]), "$.concept[0].property[0]", "exactly one value"),
-        (lambda d: d["concept"][0].update(property=[{"code": "parent", "valueCode": "nope"}]), "$.concept[0].property[0]", "not a code in this system"),
-        (lambda d: d["concept"][0].update(property=[{"code": "inactive", "valueBoolean": "yes"}]), "$.concept[0].property[0].valueBoolean", "true or false"),
-        (lambda d: d["concept"][0].update(designation=[{"language": "en"}]), "$.concept[0].designation[0].value", "missing"),
-        (lambda d: d.update(property=[{"code": "p", "type": "blob"}]), "$.property[0].type", "unknown property type"),
+        (
+            lambda d: d["concept"][0]["concept"][0]["concept"][1]["concept"][0].pop("code"),
+            "$.concept[0].concept[0].concept[1].concept[0].code",
+            "missing",
+        ),
+        (
+            lambda d: d["concept"][0]["concept"][0]["concept"][1]["concept"].append(
+                {"code": "b3ddc7d7-f6c1-4d47-8280-456992cbe0a6"}
+            ),
+            "$.concept[0].concept[0].concept[1].concept[2].code",
+            "occurs twice",
+        ),
+        (
+            lambda d: d["concept"][0].update(display=["x"]),
+            "$.concept[0].display",
+            "must be a string",
+        ),
+        (
+            lambda d: d["concept"][0].update(
+                property=[{"code": "x", "valueCode": "a", "valueString": "b"}]
+            ),
+            "$.concept[0].property[0]",
+            "exactly one value",
+        ),
+        (
+            lambda d: d["concept"][0].update(property=[{"code": "parent", "valueCode": "nope"}]),
+            "$.concept[0].property[0]",
+            "not a code in this system",
+        ),
+        (
+            lambda d: d["concept"][0].update(
+                property=[{"code": "inactive", "valueBoolean": "yes"}]
+            ),
+            "$.concept[0].property[0].valueBoolean",
+            "true or false",
+        ),
+        (
+            lambda d: d["concept"][0].update(designation=[{"language": "en"}]),
+            "$.concept[0].designation[0].value",
+            "missing",
+        ),
+        (
+            lambda d: d.update(property=[{"code": "p", "type": "blob"}]),
+            "$.property[0].type",
+            "unknown property type",
+        ),
     ],
     ids=[
-        "not-a-codesystem", "no-url", "version-not-string", "concept-not-array", "concept-without-code",
-        "duplicate-code", "display-not-string", "two-values", "dangling-parent", "boolean-not-boolean",
-        "designation-without-value", "unknown-property-type",
+        "not-a-codesystem",
+        "no-url",
+        "version-not-string",
+        "concept-not-array",
+        "concept-without-code",
+        "duplicate-code",
+        "display-not-string",
+        "two-values",
+        "dangling-parent",
+        "boolean-not-boolean",
+        "designation-without-value",
+        "unknown-property-type",
     ],
 )
 def test_malformed_codesystem_error_names_the_json_path(tmp_path, ffb_slice, mutate, path, words):
@@ -189,7 +256,13 @@ def test_absurdly_deep_nesting_is_refused_not_crashing(tmp_path):
     inner: dict = {"code": "leaf"}
     for i in range(200):
         inner = {"code": f"c{i}", "concept": [inner]}
-    doc = {"resourceType": "CodeSystem", "url": "http://example.org/cs", "version": "1", "id": "deep", "concept": [inner]}
+    doc = {
+        "resourceType": "CodeSystem",
+        "url": "http://example.org/cs",
+        "version": "1",
+        "id": "deep",
+        "concept": [inner],
+    }
     exc = _error_for(tmp_path, json.dumps(doc))
     assert "nested more than" in exc.message
 
@@ -199,7 +272,9 @@ def test_failed_import_leaves_existing_output_untouched(tmp_path, ffb_slice):
     good = write_json(tmp_path / "good.json", ffb_slice)
     result = import_codesystem(good, out)
     before = result.target.read_bytes()
-    ffb_slice["concept"][0]["concept"][0]["code"] = ffb_slice["concept"][0]["code"]  # duplicate code
+    ffb_slice["concept"][0]["concept"][0]["code"] = ffb_slice["concept"][0][
+        "code"
+    ]  # duplicate code
     bad = write_json(tmp_path / "good.json", ffb_slice)
     with pytest.raises(SourceError):
         import_codesystem(bad, out)

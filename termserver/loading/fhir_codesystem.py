@@ -222,7 +222,9 @@ class _Reader:
             }
             flat[code] = entry
             order.append(code)
-            self.walk(self.array(c, "concept", cpath), f"{cpath}.concept", code, flat, order, depth + 1)
+            self.walk(
+                self.array(c, "concept", cpath), f"{cpath}.concept", code, flat, order, depth + 1
+            )
 
     def designations(self, c: dict, cpath: str) -> tuple[Designation, ...]:
         out = []
@@ -261,7 +263,9 @@ class _Reader:
             if len(keys) != 1 or keys[0] not in _VALUE_KEYS:
                 raise self.fail(ppath, f"needs exactly one value[x] of {sorted(_VALUE_KEYS)}")
             key = keys[0]
-            out.append((ppath, PropertyValue(code, _VALUE_KEYS[key], self.value(p[key], key, ppath))))
+            out.append(
+                (ppath, PropertyValue(code, _VALUE_KEYS[key], self.value(p[key], key, ppath)))
+            )
         return out
 
     def value(self, v: Any, key: str, ppath: str) -> str | int | bool | float:
@@ -315,7 +319,9 @@ class _Reader:
                 elif pv.code in _REPLACED_BY:
                     target = str(pv.value).split("|")[-1]
                     if target not in flat:
-                        raise self.fail(ppath, f"replacement {target!r} is not a code in this system")
+                        raise self.fail(
+                            ppath, f"replacement {target!r} is not a code in this system"
+                        )
                     replaced_by.append(target)
                 elif pv.code not in _CONSUMED:
                     if pv.code == "deprecated" and status == ACTIVE:
