@@ -36,3 +36,15 @@ def ffb_slice() -> dict:
 def write_json(path: Path, doc) -> Path:
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def client(vocab):
+    from fastapi.testclient import TestClient
+
+    from termserver.api.app import create_app
+    from termserver.api.state import Snapshot
+
+    app = create_app(Snapshot(vocab=vocab, release="test"))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c

@@ -1,0 +1,3 @@
+from termserver.cli import app
+
+app()

@@ -1,0 +1,297 @@
+"""The ``termserver`` command: import, check, look up and search the vocabulary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from termserver.errors import SourceError, UnknownConceptError
+
+app = typer.Typer(
+    help="termserver: terminologiserver for Fælles Faglige Begreber (FFB).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _vocab():
+    from termserver.content import load_vocabulary
+
+    return load_vocabulary()
+
+
+def _resolve_system(vocab, system: str | None) -> str | None:
+    """Accept a scheme id (``ffb``) or a FHIR system URL."""
+    if system is None:
+        return None
+    if system in vocab.systems():
+        return system
+    try:
+        return vocab.system_of(system)
+    except UnknownConceptError:
+        err.print(
+            f"[red]Ukendt kodesystem[/red] {system!r}. Kendte: "
+            + ", ".join(f"{s.scheme} ({s.system})" for s in vocab.schemes())
+        )
+        raise typer.Exit(2) from None
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="FHIR CodeSystem JSON-filer (R4/R5).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Mappe til Turtle-filerne.")] = Path(
+        "ontology/schemes"
+    ),
+    scheme_id: Annotated[
+        str | None, typer.Option(help="Kort id for skemaet (standard: CodeSystem.id).")
+    ] = None,
+    language: Annotated[
+        str, typer.Option(help="Sprog for labels, når CodeSystem.language mangler.")
+    ] = "da",
+) -> None:
+    """Importér FHIR CodeSystems som SKOS-skemaer i Turtle (deterministisk, idempotent)."""
+    from termserver.importer import import_codesystem
+
+    if scheme_id and len(files) > 1:
+        err.print("[red]--scheme-id kan kun bruges med én fil ad gangen[/red]")
+        raise typer.Exit(2)
+    failed = 0
+    for f in files:
+        try:
+            r = import_codesystem(f, out_dir, scheme_id=scheme_id, default_language=language)
+        except SourceError as exc:
+            err.print(f"[red]fejl[/red] {exc}")
+            failed += 1
+            continue
+        state = "skrevet" if r.changed else "uændret"
+        out.print(
+            f"{r.source} → {r.target} ({r.scheme} {r.version}, {r.concepts} begreber, {state})"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    owl: Annotated[
+        bool, typer.Option("--owl/--no-owl", help="Kør OWL-reasoneren (HermiT) på ffb-core.ttl.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Rapport som JSON.")] = False,
+    show_warnings: Annotated[
+        bool, typer.Option("--warnings/--no-warnings", help="Vis advarsler enkeltvis.")
+    ] = False,
+    ontology: Annotated[
+        Path | None, typer.Option(help="Ontologimappe (standard: projektets).")
+    ] = None,
+) -> None:
+    """Kvalitetsrapport over alt indhold; afslutter med kode 1 ved fejl."""
+    from termserver.qa import run_check
+
+    report = run_check(ontology, owl=owl)
+    if as_json:
+        json.dump(
+            {
+                "ok": report.ok,
+                "errors": report.errors,
+                "warnings": report.warnings,
+                "findings": [_finding_dict(f) for f in report.findings],
+            },
+            sys.stdout,
+            ensure_ascii=False,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+    else:
+        _print_report(report, show_warnings)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _finding_dict(f) -> dict:
+    return {"rule": f.rule, "severity": f.severity, "where": f.where, "message": f.message}
+
+
+def _print_report(report, show_warnings: bool) -> None:
+    from collections import Counter
+
+    counts = Counter((f.severity, f.rule) for f in report.findings)
+    table = Table(title="Kvalitetsrapport (termserver check)")
+    table.add_column("alvor")
+    table.add_column("regel")
+    table.add_column("antal", justify="right")
+    for (severity, rule), n in sorted(counts.items()):
+        table.add_row(severity, rule, str(n))
+    out.print(table)
+    for f in report.findings:
+        if f.severity == "error" or show_warnings:
+            out.print(f"{f.severity:11} {f.rule:28} {f.where}: {f.message}")
+    verdict = "[green]OK[/green]" if report.ok else "[red]FEJL[/red]"
+    out.print(f"{verdict}: {report.errors} fejl, {report.warnings} advarsler")
+
+
+@app.command()
+def lookup(
+    code: Annotated[str, typer.Argument(help="Koden, fx en FFB-UUID.")],
+    system: Annotated[
+        str | None, typer.Option(help="Skema-id (ffb) eller system-URL; standard: alle.")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="Udgave; standard: nyeste.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Svar som JSON.")] = False,
+) -> None:
+    """Slå et begreb op: label, definition, status, sti til toppen, underbegreber, udgaver."""
+    vocab = _vocab()
+    sys_url = _resolve_system(vocab, system)
+    systems = [sys_url] if sys_url else vocab.systems()
+    found = []
+    for s in systems:
+        try:
+            c = vocab.get(s, code, version)
+        except UnknownConceptError as exc:
+            if sys_url:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
+            continue
+        if c is not None:
+            found.append(c)
+    if not found:
+        err.print(
+            f"[red]Ukendt kode[/red] {code!r}"
+            + (f" i {sys_url}" if sys_url else " i alle kodesystemer")
+        )
+        raise typer.Exit(1)
+    if as_json:
+        json.dump(
+            [_concept_json(vocab, c) for c in found], sys.stdout, ensure_ascii=False, indent=2
+        )
+        sys.stdout.write("\n")
+        return
+    for c in found:
+        _print_concept(vocab, c)
+
+
+def _concept_json(vocab, c) -> dict:
+    return {
+        "iri": c.iri,
+        "system": c.system,
+        "version": c.version,
+        "code": c.code,
+        "display": c.display,
+        "definition": c.definition,
+        "status": c.status,
+        "replacedBy": [r.code for r in vocab.replacement(c)],
+        "path": [{"code": p.code, "display": p.display} for p in vocab.path_to_top(c)],
+        "children": [{"code": k.code, "display": k.display} for k in vocab.children(c)],
+        "versions": vocab.versions_of(c.system, c.code),
+    }
+
+
+def _print_concept(vocab, c) -> None:
+    rel = vocab.release(c.system, c.version)
+    out.print(f"[bold]{c.display.strip()}[/bold]  ({rel.scheme} {c.version}, {c.status})")
+    out.print(f"  kode:    {c.code}\n  system:  {c.system}\n  IRI:     {c.iri}")
+    if c.definition:
+        out.print(f"  definition: {c.definition}")
+    path = vocab.path_to_top(c)
+    out.print("  sti:     " + " › ".join(p.display.strip() for p in path))
+    for r in vocab.replacement(c):
+        out.print(f"  erstattet af: {r.display.strip()} ({r.code})")
+    kids = vocab.children(c)
+    if kids:
+        out.print("  underbegreber: " + ", ".join(k.display.strip() for k in kids))
+    out.print("  findes i udgaverne: " + ", ".join(vocab.versions_of(c.system, c.code)))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Søgetekst; stavefejl tolereres.")],
+    system: Annotated[str | None, typer.Option(help="Kun dette skema (id eller URL).")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option(help="Kun denne status (active, deprecated, retired).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+) -> None:
+    """Søg i labels på dansk (store/små bogstaver, æøå/ae-oe-aa, bøjning, stavefejl)."""
+    vocab = _vocab()
+    sys_url = _resolve_system(vocab, system)
+    hits = vocab.search(query, systems=[sys_url] if sys_url else None, status=status, limit=limit)
+    if not hits:
+        out.print("Ingen resultater.")
+        raise typer.Exit(1)
+    table = Table()
+    for col in ("score", "label", "skema", "kode", "status"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        c = h.concept
+        table.add_row(
+            f"{h.score:.2f}", c.display.strip(), vocab.scheme_of(c.system), c.code, c.status
+        )
+    out.print(table)
+
+
+@app.command()
+def schemes() -> None:
+    """Vis alle skemaer og deres udgaver (nyeste først)."""
+    vocab = _vocab()
+    for s in vocab.schemes():
+        versions = ", ".join(v.version for v in vocab.versions(s.system))
+        count = sum(1 for _ in vocab.concepts(s.system))
+        out.print(f"[bold]{s.scheme}[/bold]  {s.system}")
+        out.print(f"  udgaver: {versions}  ({count} begreber i nyeste)")
+
+
+@app.command()
+def subsumes(
+    code_a: str,
+    code_b: str,
+    system: Annotated[str, typer.Option(help="Skema-id eller system-URL.")] = "ffb",
+    version: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Test om A omfatter B (FHIR $subsumes): equivalent, subsumes, subsumed-by, not-subsumed."""
+    vocab = _vocab()
+    try:
+        out.print(vocab.subsumes(_resolve_system(vocab, system), code_a, code_b, version))
+    except UnknownConceptError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Adresse at lytte på.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    ontology: Annotated[
+        Path | None, typer.Option(help="Ontologimappe (standard: projektets).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Antal processer.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorns log-niveau.")] = "info",
+) -> None:
+    """Start serveren: FHIR-terminologi (/fhir), JSON-API (/api), dokumentation (/docs)."""
+    import os
+
+    import uvicorn
+
+    if ontology is not None:
+        os.environ["TERMSERVER_ONTOLOGY"] = str(ontology)
+    out.print(
+        f"termserver på http://{host}:{port}  (FHIR: /fhir, JSON: /api, dokumentation: /docs)"
+    )
+    uvicorn.run(
+        "termserver.api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    app()
