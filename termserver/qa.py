@@ -1,8 +1,8 @@
 """The QA report behind ``termserver check``: content problems, each with a rule id and severity.
 
-Errors make ``check`` fail (cycles, dangling references, unreadable files, missing labels,
-duplicate labels among siblings, an inconsistent OWL model). Warnings describe the real data as it
-is (KL's own duplicates, concepts the source gives no definition, labels that changed between
+Errors make ``check`` fail (cycles, dangling references, unreadable files, missing labels, codes
+that vanish between releases, an inconsistent OWL model). Warnings describe the real data as it is
+(KL's own duplicate labels, concepts the source gives no definition, labels that changed between
 releases) and never fail the run.
 """
 
@@ -141,10 +141,11 @@ def _duplicate_labels(rel: SchemeRelease) -> Iterator[Finding]:
         label = same[0].display.strip()
         parents = {c.parents for c in same}
         if len(parents) < len(same):
-            # Two concepts with one label under the same parent cannot be told apart by anyone.
+            # Siblings with one label cannot be told apart in a picker. KL's FSIII does this on
+            # purpose (a concept under its UUID and its legacy code): reported, not fatal.
             yield Finding(
                 "duplicate-label-siblings",
-                ERROR,
+                WARNING,
                 _where(rel),
                 f"'{label}' is used by siblings {codes}",
             )
@@ -275,7 +276,33 @@ def run_check(directory: Path | None = None, *, owl: bool = True) -> QaReport:
         findings.extend(check_core_references(targets, known))
         if owl:
             findings.extend(_owl_findings(core_path))
+    findings.extend(_valueset_findings(base, releases))
     return QaReport(tuple(findings))
+
+
+def _valueset_findings(base: Path, releases: list[SchemeRelease]) -> list[Finding]:
+    """Every value set definition must read and expand against the content."""
+    from termserver.valuesets import ValueSetIndex, load_valuesets
+    from termserver.vocabulary import Vocabulary
+
+    directory = base / "valuesets"
+    if not directory.is_dir():
+        return []
+    try:
+        defs = load_valuesets(directory)
+    except SourceError as exc:
+        return [Finding("unreadable-file", ERROR, exc.source, str(exc))]
+    try:
+        vocab = Vocabulary(releases)
+    except ValueError as exc:
+        return [Finding("unusable-content", ERROR, str(base), str(exc))]
+    index = ValueSetIndex(vocab, defs)
+    broken = index.check()
+    found = [Finding("valueset-broken", ERROR, url, exc.message) for url, exc in broken.items()]
+    for vs in index.definitions():
+        if vs.url not in broken and index.expand(vs.url, count=0).total == 0:
+            found.append(Finding("valueset-empty", WARNING, vs.url, "expands to no codes"))
+    return found
 
 
 def _owl_findings(core_path: Path) -> list[Finding]:

@@ -19,6 +19,7 @@ one match tier the candidate numbers sort into result order and a tier can stop 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
@@ -60,6 +61,21 @@ def normalize(text: str) -> str:
         s = "".join(c for c in s if not unicodedata.combining(c)).translate(_DANISH)
     s = _OE.sub("o", _AA.sub("a", s))
     return _SEPARATORS.sub(" ", s).strip()
+
+
+_local = threading.local()
+
+
+def _stem(word: str) -> str:
+    """The Danish Snowball stem of a normalized word (so both sides are folded alike).
+
+    PyStemmer objects are not thread-safe and a server searches from several threads, so each
+    thread gets its own.
+    """
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("danish")
+    return stemmer.stemWord(word)
 
 
 def _compact(norm: str) -> str:
@@ -138,9 +154,8 @@ class LabelIndex:
         for t in self._vocab:
             self._cum.append(self._cum[-1] + len(postings[t]))
 
-        self._stemmer = Stemmer.Stemmer("danish")
         stems: dict[str, list[str]] = {}
-        for t, s in zip(self._vocab, self._stemmer.stemWords(self._vocab), strict=True):
+        for t, s in zip(self._vocab, map(_stem, self._vocab), strict=True):
             stems.setdefault(s, []).append(t)
         self._stems = stems
         self._by_length: dict[int, list[str]] = {}
@@ -288,7 +303,7 @@ class _Word:
         """Tokens with the word's Danish stem that it is not a prefix of ("vasker" -> "vaske")."""
         if self._stems is None:
             ix = self._index
-            same = ix._stems.get(ix._stemmer.stemWord(self.text), ())
+            same = ix._stems.get(_stem(self.text), ())
             self._stems = frozenset(t for t in same if not t.startswith(self.text))
         return self._stems
 

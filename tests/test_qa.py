@@ -73,7 +73,7 @@ def test_missing_label_is_an_error():
     assert "missing-label" in rules(check_releases([release("1", [("a", "  ", ())])]), ERROR)
 
 
-def test_duplicate_label_among_siblings_is_an_error_elsewhere_a_warning():
+def test_duplicate_labels_are_warnings_and_siblings_are_told_apart():
     siblings = check_releases(
         [
             release(
@@ -81,7 +81,7 @@ def test_duplicate_label_among_siblings_is_an_error_elsewhere_a_warning():
             )
         ]
     )
-    assert "duplicate-label-siblings" in rules(siblings, ERROR)
+    assert "duplicate-label-siblings" in rules(siblings, WARNING)
     apart = check_releases(
         [
             release(
@@ -140,3 +140,20 @@ def test_real_content_has_no_errors_and_reports_the_known_quirks():
         f for f in report.findings if f.rule == "duplicate-label" and "'Kriminalitet'" in f.message
     ]
     assert kriminalitet
+
+
+def test_broken_value_set_definition_fails_the_check(tmp_path):
+    import shutil
+
+    shutil.copytree(ONTOLOGY / "schemes", tmp_path / "schemes")
+    shutil.copy(ONTOLOGY / "ffb-core.ttl", tmp_path / "ffb-core.ttl")
+    (tmp_path / "valuesets").mkdir()
+    (tmp_path / "valuesets" / "broken.json").write_text(
+        '{"resourceType": "ValueSet", "url": "http://example.org/vs", "status": "draft", "name": "Broken",'
+        ' "compose": {"include": [{"system": "urn:oid:1.2.208.176.2.22",'
+        ' "filter": [{"property": "concept", "op": "is-a", "value": "no-such-code"}]}]}}',
+        "utf-8",
+    )
+    report = run_check(tmp_path, owl=False)
+    assert not report.ok
+    assert [f.rule for f in report.findings if f.severity == ERROR] == ["valueset-broken"]
