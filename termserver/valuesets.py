@@ -1,0 +1,907 @@
+"""Value sets over the snapshot: FHIR ValueSet definitions, expansion, membership and validation.
+
+Definitions are FHIR R4 ValueSet resources (``ontology/valuesets/*.json``) whose ``compose``
+states the rule; :func:`expand` evaluates a rule against one :class:`Vocabulary`. Because a
+snapshot never changes, :class:`ValueSetIndex` expands each definition once and then answers
+``contains`` with a set lookup.
+
+Supported ``compose`` features: ``include``/``exclude`` with ``system`` (+ ``version``), explicit
+``concept`` lists, ``filter`` (ops ``=``, ``is-a``, ``descendent-of``, ``is-not-a``, ``regex``,
+``in``, ``not-in``, ``generalizes``, ``child-of``, ``descendent-leaf``, ``exists``), ``valueSet``
+imports through a resolver, and ``compose.inactive = false``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from termserver.errors import SourceError, TermserverError, UnknownConceptError
+from termserver.model import Concept
+from termserver.vocabulary import Vocabulary
+
+__all__ = [
+    "FILTER_OPS",
+    "Expansion",
+    "ValidationResult",
+    "ValueSetDef",
+    "ValueSetError",
+    "ValueSetIndex",
+    "expand",
+    "load_valuesets",
+    "read_valueset",
+    "validate_code",
+]
+
+FILTER_OPS = frozenset(
+    {
+        "=",
+        "is-a",
+        "descendent-of",
+        "is-not-a",
+        "regex",
+        "in",
+        "not-in",
+        "generalizes",
+        "child-of",
+        "descendent-leaf",
+        "exists",
+    }
+)
+_HIERARCHY_OPS = frozenset(
+    {"is-a", "descendent-of", "is-not-a", "generalizes", "child-of", "descendent-leaf"}
+)
+_CODE_PROPERTIES = frozenset({"concept", "code"})
+_STATUSES = frozenset({"draft", "active", "retired", "unknown"})
+MAX_IMPORT_DEPTH = 32  # deeper valueSet import chains than any real definition; stops runaway input
+MAX_REGEX_CHARS = 256
+MAX_IN_CODES = 1000
+
+Resolver = Callable[[str], "ValueSetDef | None"]
+Key = tuple[str, str]  # (system, code): the identity of a value set member
+
+
+class ValueSetError(TermserverError):
+    """A value set that cannot be expanded or checked, and where in its definition.
+
+    ``location`` is a FHIRPath-like element path (``ValueSet.compose.include[0].filter[1]``) or a
+    request parameter; ``value_set`` is the canonical of the definition it points into (an
+    imported one, possibly); ``issue_type`` is the FHIR issue type for an OperationOutcome
+    (``not-found``, ``not-supported``, ``invalid``, ``too-costly``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        location: str | None = None,
+        issue_type: str = "invalid",
+        value_set: str | None = None,
+    ) -> None:
+        self.message = message
+        self.location = location
+        self.issue_type = issue_type
+        self.value_set = value_set
+        where = " ".join(filter(None, (value_set, location)))
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class ValueSetDef:
+    """One value set definition: its metadata and its raw ``compose`` (treat as read-only)."""
+
+    url: str
+    version: str | None
+    name: str
+    title: str | None
+    status: str
+    description: str | None
+    compose: dict[str, Any] = field(hash=False, compare=False, repr=False)
+    source: str = "<input>"
+    resource: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+    @property
+    def canonical(self) -> str:
+        """``url|version``, or the url alone when the definition has no version."""
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """An expansion: the members in result order, the total before paging, and what was used."""
+
+    url: str
+    version: str | None
+    concepts: tuple[Concept, ...]
+    total: int
+    offset: int = 0
+    used_codesystems: tuple[str, ...] = ()  # "system|version" actually read
+    used_valuesets: tuple[str, ...] = ()  # canonicals of imported value sets
+
+    def codes(self) -> list[str]:
+        """The member codes, in result order (convenience for tests and logs)."""
+        return [c.code for c in self.concepts]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The answer to $validate-code: verdict, messages in English and Danish, and the concept."""
+
+    result: bool
+    message: str
+    message_da: str
+    concept: Concept | None = None
+    display_matched: bool | None = None  # None when no display was given or there is no concept
+    issue_type: str | None = None  # FHIR issue type when result is False (not-found, invalid, ...)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_valuesets(directory: Path) -> dict[str, ValueSetDef]:
+    """Read every ``*.json`` ValueSet in ``directory``, keyed by canonical url.
+
+    Raises :class:`SourceError` naming the file and JSON path on the first unusable file, and on a
+    url defined twice.
+    """
+    defs: dict[str, ValueSetDef] = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        vs = read_valueset_file(path)
+        other = defs.get(vs.url)
+        if other is not None:
+            raise SourceError(vs.source, "$.url", f"{vs.url} is already defined in {other.source}")
+        defs[vs.url] = vs
+    return defs
+
+
+def read_valueset_file(path: Path) -> ValueSetDef:
+    """Parse and check one ValueSet JSON file."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(name, None, f"cannot read file: {exc.strerror}") from exc
+    try:
+        doc = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise SourceError(name, None, f"not UTF-8 text: {exc.reason}") from exc
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise SourceError(name, where, f"invalid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise SourceError(name, None, "JSON nested too deeply") from exc
+    return read_valueset(doc, source=name)
+
+
+def read_valueset(doc: Any, *, source: str = "<input>") -> ValueSetDef:
+    """Check a parsed ValueSet resource and return its definition; errors name the JSON path."""
+    c = _Checker(source)
+    c.obj(doc, "$")
+    if doc.get("resourceType") != "ValueSet":
+        raise c.fail("$.resourceType", f"expected 'ValueSet', got {doc.get('resourceType')!r}")
+    url = c.string(doc, "url", "$", required=True)
+    status = c.string(doc, "status", "$", required=True)
+    if status not in _STATUSES:
+        raise c.fail("$.status", f"must be one of {sorted(_STATUSES)}, got {status!r}")
+    compose = doc.get("compose")
+    if compose is None:
+        raise c.fail("$.compose", "required element is missing (only composed value sets are used)")
+    c.compose(compose, "$.compose")
+    name = c.string(doc, "name", "$") or c.string(doc, "id", "$") or url.rstrip("/").rsplit("/")[-1]
+    return ValueSetDef(
+        url=url,
+        version=c.string(doc, "version", "$"),
+        name=name,
+        title=c.string(doc, "title", "$"),
+        status=status,
+        description=c.string(doc, "description", "$"),
+        compose=compose,
+        source=source,
+        resource=doc,
+    )
+
+
+class _Checker:
+    """Structural checks of a ValueSet, so expansion only ever meets semantic problems."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> SourceError:
+        return SourceError(self.source, path, message)
+
+    def obj(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"must be a JSON object, got {_kind(value)}")
+
+    def string(self, obj: dict, key: str, path: str, *, required: bool = False) -> str | None:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"{path}.{key}", "required element is missing")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"{path}.{key}", f"must be a string, got {_kind(value)}")
+        if not value.strip():
+            raise self.fail(f"{path}.{key}", "must not be empty")
+        return value
+
+    def array(self, obj: dict, key: str, path: str, *, required: bool = False) -> list:
+        value = obj.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"{path}.{key}", "required element is missing")
+            return []
+        if not isinstance(value, list):
+            raise self.fail(f"{path}.{key}", f"must be an array, got {_kind(value)}")
+        if required and not value:
+            raise self.fail(f"{path}.{key}", "must not be empty")
+        return value
+
+    def compose(self, compose: Any, path: str) -> None:
+        self.obj(compose, path)
+        if "inactive" in compose and not isinstance(compose["inactive"], bool):
+            raise self.fail(f"{path}.inactive", "must be true or false")
+        for key in ("include", "exclude"):
+            for i, part in enumerate(self.array(compose, key, path, required=key == "include")):
+                self.part(part, f"{path}.{key}[{i}]")
+
+    def part(self, part: Any, path: str) -> None:
+        self.obj(part, path)
+        system = self.string(part, "system", path)
+        self.string(part, "version", path)
+        if "version" in part and system is None:
+            raise self.fail(f"{path}.version", "a version needs a system")
+        concepts = self.array(part, "concept", path)
+        filters = self.array(part, "filter", path)
+        imports = self.array(part, "valueSet", path)
+        if system is None and not imports:
+            raise self.fail(path, "needs a system or a valueSet (FHIR vsd-1)")
+        if (concepts or filters) and system is None:
+            raise self.fail(path, "concept and filter need a system (FHIR vsd-2)")
+        if concepts and filters:
+            raise self.fail(path, "cannot have both concept and filter (FHIR vsd-3)")
+        for j, cref in enumerate(concepts):
+            self.obj(cref, f"{path}.concept[{j}]")
+            self.string(cref, "code", f"{path}.concept[{j}]", required=True)
+            self.string(cref, "display", f"{path}.concept[{j}]")
+        for j, flt in enumerate(filters):
+            fpath = f"{path}.filter[{j}]"
+            self.obj(flt, fpath)
+            self.string(flt, "property", fpath, required=True)
+            op = self.string(flt, "op", fpath, required=True)
+            if op not in FILTER_OPS:
+                raise self.fail(f"{fpath}.op", f"unknown filter op {op!r}; use one of {_ops()}")
+            self.string(flt, "value", fpath, required=True)
+        for j, url in enumerate(imports):
+            if not isinstance(url, str) or not url.strip():
+                raise self.fail(f"{path}.valueSet[{j}]", "must be a canonical URL string")
+
+
+# --- expansion -------------------------------------------------------------------------------
+
+
+def expand(
+    vocab: Vocabulary,
+    vs: ValueSetDef,
+    *,
+    filter: str | None = None,
+    active_only: bool = False,
+    system_versions: Mapping[str, str] | None = None,
+    resolve: Resolver | None = None,
+    offset: int = 0,
+    count: int | None = None,
+) -> Expansion:
+    """Expand ``vs`` against the snapshot.
+
+    ``system_versions`` gives the code system version to use where the definition pins none
+    (default: the newest release). ``filter`` keeps members whose label matches the Danish-aware
+    search and orders them by relevance; without it members are ordered by display. ``resolve``
+    turns an imported value set URL into its definition. ``offset``/``count`` page the result;
+    ``total`` counts all matches.
+    """
+    members, used_cs, used_vs = _Evaluator(vocab, resolve, system_versions).members(vs)
+    return _present(vocab, vs, members, used_cs, used_vs, filter, active_only, offset, count)
+
+
+def validate_code(
+    vocab: Vocabulary,
+    vs: ValueSetDef,
+    system: str,
+    code: str,
+    display: str | None = None,
+    version: str | None = None,
+    *,
+    resolve: Resolver | None = None,
+) -> ValidationResult:
+    """Is ``system``/``code`` (in ``version``, if given) in ``vs``, and is ``display`` right?"""
+    problem = _version_problem(vocab, vs, system, version)
+    if problem is not None:
+        return problem
+    versions = {system: version} if version else None
+    members, _, _ = _Evaluator(vocab, resolve, versions).members(vs)
+    return _validate(vocab, vs, members, system, code, display, version)
+
+
+class ValueSetIndex:
+    """Value set definitions over one snapshot, with every expansion computed once and cached.
+
+    Safe to share between threads: the cache only grows, and a lock stops two threads from
+    expanding the same definition at once.
+    """
+
+    def __init__(self, vocab: Vocabulary, defs: Mapping[str, ValueSetDef]) -> None:
+        self.vocab = vocab
+        self._defs = dict(defs)
+        self._cache: dict[tuple, _Evaluated] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._defs)
+
+    def __contains__(self, url: object) -> bool:
+        return url in self._defs
+
+    def definitions(self) -> list[ValueSetDef]:
+        """All definitions, by url."""
+        return [self._defs[u] for u in sorted(self._defs)]
+
+    def get(self, url: str, version: str | None = None) -> ValueSetDef | None:
+        """The definition at ``url`` (``url|version`` accepted), or None; also the resolver."""
+        if version is None and "|" in url:
+            url, _, version = url.partition("|")
+        vs = self._defs.get(url)
+        if vs is None or (version is not None and vs.version != version):
+            return None
+        return vs
+
+    def expand(
+        self,
+        vs: str | ValueSetDef,
+        *,
+        filter: str | None = None,
+        active_only: bool = False,
+        system_versions: Mapping[str, str] | None = None,
+        offset: int = 0,
+        count: int | None = None,
+    ) -> Expansion:
+        """Like :func:`expand`; ``vs`` is a known url or a definition (inline: not cached)."""
+        definition = self._definition(vs)
+        members, used_cs, used_vs = self._members(definition, system_versions)
+        return _present(
+            self.vocab, definition, members, used_cs, used_vs, filter, active_only, offset, count
+        )
+
+    def contains(self, url: str, system: str, code: str) -> bool:
+        """O(1) membership of ``system``/``code`` in the value set at ``url`` (default versions)."""
+        members, _, _ = self._members(self._definition(url), None)
+        return (system, code) in members
+
+    def validate_code(
+        self,
+        vs: str | ValueSetDef,
+        system: str,
+        code: str,
+        display: str | None = None,
+        version: str | None = None,
+    ) -> ValidationResult:
+        """Like :func:`validate_code`, from the cached expansion."""
+        definition = self._definition(vs)
+        problem = _version_problem(self.vocab, definition, system, version)
+        if problem is not None:
+            return problem
+        members, _, _ = self._members(definition, {system: version} if version else None)
+        return _validate(self.vocab, definition, members, system, code, display, version)
+
+    def check(self) -> dict[str, ValueSetError]:
+        """Expand every definition now; the ones that fail, by url (for QA and start-up logs)."""
+        errors = {}
+        for url in sorted(self._defs):
+            try:
+                self._members(self._defs[url], None)
+            except ValueSetError as exc:
+                errors[url] = exc
+        return errors
+
+    def _definition(self, vs: str | ValueSetDef) -> ValueSetDef:
+        if isinstance(vs, ValueSetDef):
+            return vs
+        found = self.get(vs)
+        if found is None:
+            raise ValueSetError(f"unknown value set {vs}", "url", "not-found")
+        return found
+
+    def _members(self, vs: ValueSetDef, system_versions: Mapping[str, str] | None) -> _Evaluated:
+        if self._defs.get(vs.url) is not vs:  # an inline or foreign definition: never cached
+            return _Evaluator(self.vocab, self.get, system_versions).members(vs)
+        # The common case (default versions) must not pay for building an evaluator.
+        evaluator = _Evaluator(self.vocab, self.get, system_versions) if system_versions else None
+        key = (vs.url, vs.version, evaluator.versions_key if evaluator else ())
+        hit = self._cache.get(key)
+        if hit is None:
+            with self._lock:
+                hit = self._cache.get(key)
+                if hit is None:
+                    evaluator = evaluator or _Evaluator(self.vocab, self.get, None)
+                    hit = self._cache[key] = evaluator.members(vs)
+        return hit
+
+
+# Members in display order, keyed by (system, code); with the code systems and value sets read.
+_Members = dict[Key, Concept]
+_Evaluated = tuple[_Members, tuple[str, ...], tuple[str, ...]]
+
+
+class _Evaluator:
+    """Evaluates compose rules for one request (one set of system versions)."""
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        resolve: Resolver | None,
+        system_versions: Mapping[str, str] | None,
+    ) -> None:
+        self.vocab = vocab
+        self.resolve = resolve
+        self.system_versions: dict[str, str] = {}
+        for system, version in (system_versions or {}).items():
+            if system not in vocab.systems():
+                continue  # a version for a system no definition here uses changes nothing
+            if not _has_version(vocab, system, version):
+                raise ValueSetError(
+                    f"code system {system} has no version {version!r}",
+                    "system-version",
+                    "not-found",
+                )
+            self.system_versions[system] = version
+        self.versions_key = tuple(sorted(self.system_versions.items()))
+        self.used_cs: dict[str, None] = {}
+        self.used_vs: dict[str, None] = {}
+        self._memo: dict[str, _Members] = {}
+        self._releases: dict[str, dict[str, Concept]] = {}
+
+    def members(self, vs: ValueSetDef) -> _Evaluated:
+        found = self._expand(vs, ())
+        # Sorted by display once here, so cached expansions never sort again.
+        ordered = dict(sorted(found.items(), key=lambda kv: _display_key(kv[1])))
+        return ordered, tuple(self.used_cs), tuple(self.used_vs)
+
+    def _expand(self, vs: ValueSetDef, stack: tuple[str, ...]) -> _Members:
+        if vs.canonical in stack:
+            chain = " -> ".join((*stack, vs.canonical))
+            raise ValueSetError(f"value set imports itself: {chain}", "ValueSet.compose", "invalid")
+        if len(stack) >= MAX_IMPORT_DEPTH:
+            raise ValueSetError(
+                f"valueSet imports nested more than {MAX_IMPORT_DEPTH} deep", "ValueSet.compose"
+            )
+        memo = self._memo.get(vs.canonical)
+        if memo is not None:
+            return memo
+        stack = (*stack, vs.canonical)
+        compose = vs.compose
+        members: _Members = {}
+        try:
+            for i, part in enumerate(compose.get("include", ())):
+                members.update(self._part(part, f"ValueSet.compose.include[{i}]", stack, vs))
+            for i, part in enumerate(compose.get("exclude", ())):
+                for key in self._part(part, f"ValueSet.compose.exclude[{i}]", stack, vs):
+                    members.pop(key, None)
+        except ValueSetError as exc:
+            if exc.value_set is not None:  # already placed, inside an imported value set
+                raise
+            raise ValueSetError(exc.message, exc.location, exc.issue_type, vs.canonical) from None
+        if compose.get("inactive") is False:
+            members = {k: c for k, c in members.items() if c.active}
+        self._memo[vs.canonical] = members
+        return members
+
+    def _part(self, part: dict, where: str, stack: tuple[str, ...], vs: ValueSetDef) -> _Members:
+        """One include/exclude: the system part intersected with every imported value set."""
+        sets: list[_Members] = []
+        if "system" in part:
+            sets.append(self._system_part(part, where, vs))
+        for j, canonical in enumerate(part.get("valueSet", ())):
+            sets.append(self._import(canonical, f"{where}.valueSet[{j}]", stack))
+        first, *rest = sets
+        if not rest:
+            return first
+        return {k: c for k, c in first.items() if all(k in other for other in rest)}
+
+    def _import(self, canonical: str, where: str, stack: tuple[str, ...]) -> _Members:
+        url, _, version = canonical.partition("|")
+        found = self.resolve(url) if self.resolve is not None else None
+        if found is None:
+            raise ValueSetError(f"imported value set {canonical} is not known", where, "not-found")
+        if version and found.version != version:
+            raise ValueSetError(
+                f"imported value set {url} is held in version {found.version!r}, not {version!r}",
+                where,
+                "not-found",
+            )
+        self.used_vs[found.canonical] = None
+        return self._expand(found, stack)
+
+    def _system_part(self, part: dict, where: str, vs: ValueSetDef) -> _Members:
+        system = part["system"]
+        version = part.get("version") or self.system_versions.get(system)
+        try:
+            version = version or self.vocab.default_version(system)
+            release = self._release(system, version)
+        except UnknownConceptError as exc:
+            raise ValueSetError(str(exc), f"{where}.system", "not-found") from None
+        self.used_cs[f"{system}|{version}"] = None
+        if "concept" in part:
+            out: _Members = {}
+            for j, cref in enumerate(part["concept"]):
+                concept = release.get(cref["code"])
+                if concept is None:
+                    raise ValueSetError(
+                        f"{vs.url} lists code {cref['code']!r}, which {system} "
+                        f"version {version} does not hold",
+                        f"{where}.concept[{j}].code",
+                        "not-found",
+                    )
+                out[(system, concept.code)] = concept
+            return out
+        chosen: set[str] | None = None
+        for j, flt in enumerate(part.get("filter", ())):
+            selected = _Filter(self.vocab, release, system, version, flt, f"{where}.filter[{j}]")
+            chosen = selected.codes() if chosen is None else chosen & selected.codes()
+        # Release order (by code) keeps the result independent of set iteration order.
+        return {
+            (system, code): c for code, c in release.items() if chosen is None or code in chosen
+        }
+
+    def _release(self, system: str, version: str) -> dict[str, Concept]:
+        """Code -> concept for one release, built once per evaluation."""
+        key = f"{system}|{version}"
+        release = self._releases.get(key)
+        if release is None:
+            release = self._releases[key] = {
+                c.code: c for c in self.vocab.concepts(system, version)
+            }
+        return release
+
+
+def _has_version(vocab: Vocabulary, system: str, version: str) -> bool:
+    return any(v.version == version for v in vocab.versions(system))
+
+
+class _Filter:
+    """One compose filter over one release: the set of codes it selects."""
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        release: Mapping[str, Concept],
+        system: str,
+        version: str,
+        flt: dict,
+        where: str,
+    ) -> None:
+        self.vocab = vocab
+        self.release = release
+        self.system = system
+        self.version = version
+        self.prop = flt["property"]
+        self.op = flt["op"]
+        self.value = flt["value"]
+        self.where = where
+
+    def fail(self, message: str, issue_type: str = "invalid") -> ValueSetError:
+        return ValueSetError(message, self.where, issue_type)
+
+    def codes(self) -> set[str]:
+        op = self.op
+        if op in _HIERARCHY_OPS:
+            return self._hierarchy()
+        if op == "exists":
+            if self.value not in ("true", "false"):
+                raise self.fail(f"'exists' needs the value true or false, not {self.value!r}")
+            want = self.value == "true"
+            return {code for code, c in self.release.items() if bool(self._values(c)) is want}
+        if op == "regex":
+            matcher = _SafeRegex(self.value, self.where)
+            pairs = [(code, v) for code, c in self.release.items() for v in self._values(c)]
+            hits = matcher.matching([v for _, v in pairs])
+            return {pairs[i][0] for i in hits}
+        if op in ("in", "not-in"):
+            wanted = {v.strip() for v in self.value.split(",") if v.strip()}
+            if len(wanted) > MAX_IN_CODES:
+                raise self.fail(f"'{op}' accepts at most {MAX_IN_CODES} values")
+            inside = {c for c, con in self.release.items() if self._matches_any(con, wanted)}
+            return inside if op == "in" else set(self.release) - inside
+        if op == "=":
+            return {c for c, con in self.release.items() if self._matches_any(con, {self.value})}
+        raise self.fail(f"filter op {op!r} is not supported; use one of {_ops()}", "not-supported")
+
+    def _hierarchy(self) -> set[str]:
+        if self.prop not in _CODE_PROPERTIES:
+            raise self.fail(
+                f"filter op {self.op!r} needs property 'concept', not {self.prop!r}",
+                "not-supported",
+            )
+        root = self.release.get(self.value)
+        if root is None:
+            raise self.fail(
+                f"filter value {self.value!r} is not a code in {self.system} "
+                f"version {self.version}",
+                "not-found",
+            )
+        below = {c.code for c in self.vocab.descendants(root)}
+        if self.op == "is-a":
+            return below | {root.code}
+        if self.op == "descendent-of":
+            return below
+        if self.op == "is-not-a":
+            return set(self.release) - below - {root.code}
+        if self.op == "child-of":
+            return {c.code for c in self.vocab.children(root)}
+        if self.op == "descendent-leaf":
+            return {code for code in below if not self.vocab.children(self.release[code])}
+        # generalizes: the code and everything above it
+        return {root.code} | {c.code for c in self.vocab.ancestors(root)}
+
+    def _values(self, c: Concept) -> list[str]:
+        """The filter property's values on one concept, as strings."""
+        prop = self.prop
+        if prop in _CODE_PROPERTIES:
+            return [c.code]
+        if prop == "display":
+            return [c.display]
+        if prop == "definition":
+            return [c.definition] if c.definition is not None else []
+        if prop == "parent":
+            return list(c.parents)
+        if prop == "child":
+            return [k.code for k in self.vocab.children(c)]
+        if prop == "status":
+            return [c.status]
+        if prop == "inactive":
+            return ["false" if c.active else "true"]
+        if prop == "notSelectable":
+            return ["true" if c.not_selectable else "false"]
+        out = []
+        for pv in c.properties:
+            if pv.code == prop:
+                v = pv.value
+                out.append(("true" if v else "false") if isinstance(v, bool) else str(v))
+        return out
+
+    def _matches_any(self, c: Concept, wanted: set[str]) -> bool:
+        # A Coding value is kept as "system|code"; a filter may give the whole or just the code.
+        return any(v in wanted or v.rpartition("|")[2] in wanted for v in self._values(c))
+
+
+class _SafeRegex:
+    """A regex filter run on a linear-time engine, so no pattern can take exponential time.
+
+    Python's ``re`` backtracks and cannot be interrupted, so ``(a+)+$`` could hang a worker.
+    The pattern runs instead on the Rust ``regex`` crate inside pyoxigraph (SPARQL ``REGEX``),
+    which matches in time linear in the input and caps compiled program size. Dialect: Rust /
+    XPath-like; backreferences and look-around are refused. The whole value must match.
+    """
+
+    def __init__(self, pattern: str, where: str) -> None:
+        if len(pattern) > MAX_REGEX_CHARS:
+            raise ValueSetError(
+                f"regex is longer than {MAX_REGEX_CHARS} characters", where, "too-costly"
+            )
+        self.where = where
+        self.pattern = pattern
+        self.store = ox.Store()
+        probe = f"SELECT ?ok WHERE {{ BIND(REGEX('', {_sparql_string(pattern)}) AS ?ok) }}"
+        try:
+            rows = list(self.store.query(probe))
+        except (SyntaxError, ValueError, OSError) as exc:
+            raise ValueSetError(f"invalid regex {pattern!r}: {exc}", where) from None
+        if not rows or rows[0]["ok"] is None:
+            raise ValueSetError(
+                f"invalid or unsupported regex {pattern!r} (backreferences and look-around "
+                "are not supported; the pattern must compile within the size limit)",
+                where,
+            )
+
+    def matching(self, values: list[str]) -> set[int]:
+        """Indexes of the values the pattern matches in full."""
+        if not values:
+            return set()
+        pred = ox.NamedNode("urn:x-termserver:value")
+        self.store.extend(
+            ox.Quad(ox.NamedNode(f"urn:x-termserver:{i}"), pred, ox.Literal(v))
+            for i, v in enumerate(values)
+        )
+        anchored = _sparql_string(f"^(?:{self.pattern})$")
+        query = f"SELECT ?i WHERE {{ ?i <{pred.value}> ?v FILTER(REGEX(?v, {anchored})) }}"
+        prefix = len("urn:x-termserver:")
+        return {int(row["i"].value[prefix:]) for row in self.store.query(query)}
+
+
+def _sparql_string(text: str) -> str:
+    """A SPARQL string literal holding ``text`` exactly."""
+    escaped = (
+        text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    )
+    return f'"{escaped}"'
+
+
+# --- presenting and validating ---------------------------------------------------------------
+
+
+def _present(
+    vocab: Vocabulary,
+    vs: ValueSetDef,
+    members: _Members,
+    used_cs: tuple[str, ...],
+    used_vs: tuple[str, ...],
+    text: str | None,
+    active_only: bool,
+    offset: int,
+    count: int | None,
+) -> Expansion:
+    """Apply activeOnly, the text filter, ordering and paging to an evaluated member set."""
+    if offset < 0 or (count is not None and count < 0):
+        raise ValueSetError("offset and count must not be negative", "offset")
+    # Members arrive in display order (see _Evaluator.members).
+    ordered = [c for c in members.values() if c.active or not active_only]
+    if text is not None and text.strip():
+        ordered = _search(vocab, ordered, text)
+    end = None if count is None else offset + count
+    return Expansion(
+        url=vs.url,
+        version=vs.version,
+        concepts=tuple(ordered[offset:end]),
+        total=len(ordered),
+        offset=offset,
+        used_codesystems=used_cs,
+        used_valuesets=used_vs,
+    )
+
+
+def _search(vocab: Vocabulary, pool: list[Concept], text: str) -> list[Concept]:
+    """Members whose labels match ``text`` by the snapshot's Danish-aware search, best first."""
+    if not pool:
+        return []
+    wanted = {(c.system, c.version, c.code): c for c in pool}
+    systems = {c.system for c in pool}
+    # The search ranks across whole releases, so ask for as many rows as those releases hold:
+    # then no member can be crowded out by non-members before the membership check below.
+    limit = sum(1 for s in systems for v in vocab.versions(s) for _ in vocab.concepts(s, v.version))
+    out: list[Concept] = []
+    for hit in vocab.search(text, systems=systems, all_versions=True, limit=limit):
+        c = hit.concept
+        member = wanted.pop((c.system, c.version, c.code), None)
+        if member is not None:
+            out.append(member)
+    return out
+
+
+# Danish alphabetical order puts æ, ø, å after z (Unicode would put å before æ).
+_DANISH_ORDER = str.maketrans({"æ": "z\uffff1", "ø": "z\uffff2", "å": "z\uffff3"})
+
+
+def _display_key(c: Concept) -> tuple[str, str, str]:
+    return (c.display.strip().casefold().translate(_DANISH_ORDER), c.system, c.code)
+
+
+def _validate(
+    vocab: Vocabulary,
+    vs: ValueSetDef,
+    members: _Members,
+    system: str,
+    code: str,
+    display: str | None,
+    version: str | None,
+) -> ValidationResult:
+    ref = f"{system}#{code}" + (f" (version {version})" if version else "")
+    member = members.get((system, code))
+    if member is None or (version is not None and member.version != version):
+        return _not_member(vocab, vs, system, code, version, ref)
+    if display is None:
+        return ValidationResult(
+            True,
+            f"{ref} ({member.display!r}) is in value set {vs.url}",
+            f"{ref} ({member.display!r}) er med i værdisættet {vs.url}",
+            member,
+        )
+    if _same_label(display, member):
+        return ValidationResult(
+            True,
+            f"{ref} is in value set {vs.url} and {display!r} is a valid display",
+            f"{ref} er med i værdisættet {vs.url}, og {display!r} er en gyldig betegnelse",
+            member,
+            display_matched=True,
+        )
+    others = [d.value for d in member.designations if d.value.strip() != member.display.strip()]
+    also = f"; other valid labels: {', '.join(repr(o) for o in others)}" if others else ""
+    also_da = f"; andre gyldige betegnelser: {', '.join(repr(o) for o in others)}" if others else ""
+    return ValidationResult(
+        False,
+        f"wrong display {display!r} for {ref}: the code is in value set {vs.url}, but its "
+        f"display is {member.display.strip()!r}{also}",
+        f"forkert betegnelse {display!r} for {ref}: koden er med i værdisættet {vs.url}, men "
+        f"dens betegnelse er {member.display.strip()!r}{also_da}",
+        member,
+        display_matched=False,
+        issue_type="invalid",
+    )
+
+
+def _version_problem(
+    vocab: Vocabulary, vs: ValueSetDef, system: str, version: str | None
+) -> ValidationResult | None:
+    """A failed result when ``version`` names a release of a known system that is not held."""
+    if version is None or system not in vocab.systems() or _has_version(vocab, system, version):
+        return None
+    held = ", ".join(v.version for v in vocab.versions(system))
+    return ValidationResult(
+        False,
+        f"code system {system} has no version {version!r} (held: {held}); "
+        f"cannot check membership of value set {vs.url}",
+        f"kodesystemet {system} findes ikke i version {version!r} (findes i: {held}); "
+        f"medlemskab af værdisættet {vs.url} kan ikke afgøres",
+        issue_type="not-found",
+    )
+
+
+def _not_member(
+    vocab: Vocabulary, vs: ValueSetDef, system: str, code: str, version: str | None, ref: str
+) -> ValidationResult:
+    if system not in vocab.systems():
+        return ValidationResult(
+            False,
+            f"unknown code system {system}; value set {vs.url} cannot contain {ref}",
+            f"ukendt kodesystem {system}; værdisættet {vs.url} kan ikke indeholde {ref}",
+            issue_type="not-found",
+        )
+    concept = vocab.get(system, code, version)
+    if concept is None:
+        v = version or vocab.default_version(system)
+        return ValidationResult(
+            False,
+            f"unknown code {code!r} in {system} version {v}",
+            f"ukendt kode {code!r} i {system} version {v}",
+            issue_type="not-found",
+        )
+    return ValidationResult(
+        False,
+        f"{ref} ({concept.display.strip()!r}) exists but is not in value set {vs.url}",
+        f"{ref} ({concept.display.strip()!r}) findes, men er ikke med i værdisættet {vs.url}",
+        concept,
+        issue_type="code-invalid",
+    )
+
+
+def _same_label(given: str, concept: Concept) -> bool:
+    """Display check that ignores case and surrounding or repeated whitespace (NBSP included)."""
+    want = _label_form(given)
+    labels = [concept.display, *(d.value for d in concept.designations)]
+    return any(_label_form(label) == want for label in labels)
+
+
+def _label_form(text: str) -> str:
+    # str.split() with no argument splits on every Unicode space, NBSP included.
+    return " ".join(text.split()).casefold()
+
+
+def _ops() -> str:
+    return ", ".join(sorted(FILTER_OPS))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "a number"
