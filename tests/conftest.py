@@ -44,7 +44,67 @@ def client(vocab):
 
     from termserver.api.app import create_app
     from termserver.api.state import Snapshot
+    from termserver.valuesets import ValueSetIndex, load_valuesets
 
-    app = create_app(Snapshot(vocab=vocab, release="test"))
+    index = ValueSetIndex(vocab, load_valuesets(ONTOLOGY / "valuesets"))
+    app = create_app(Snapshot(vocab=vocab, release="test", valuesets=index))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """A real `termserver` HTTP server on a loopback port, for real client libraries."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "TERMSERVER_ONTOLOGY": str(ONTOLOGY)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "termserver",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/fhir/metadata", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start within 60 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

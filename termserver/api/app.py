@@ -1,0 +1,86 @@
+"""``create_app``: the FastAPI application, built around one snapshot holder."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from termserver import __version__
+from termserver.api import fhir_routes, iri_routes, json_routes, sparql_routes
+from termserver.api.responses import FhirResponse, JsonResponse
+from termserver.api.state import Snapshot, SnapshotHolder
+from termserver.fhir.outcome import FhirError, operation_outcome
+
+
+def create_app(snapshot: Snapshot) -> FastAPI:
+    """Build the app serving ``snapshot``; no global state, so tests can build as many as needed."""
+    app = FastAPI(
+        title="termserver",
+        version=__version__,
+        description=(
+            "Terminologiserver for KL's Fælles Faglige Begreber (FFB): "
+            "FHIR R4 terminologitjenester under /fhir og et enkelt JSON-API under /api."
+        ),
+        lifespan=sparql_routes.lifespan,
+    )
+    app.state.holder = SnapshotHolder(snapshot)
+    app.state.sparql = sparql_routes.create_engine()
+    app.include_router(fhir_routes.build_router())
+    app.include_router(json_routes.build_router())
+    app.include_router(iri_routes.build_router())
+    app.include_router(sparql_routes.build_router())
+
+    @app.middleware("http")
+    async def release_header(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["X-Termserver-Release"] = app.state.holder.current.release
+        return response
+
+    def is_fhir(request: Request) -> bool:
+        return request.url.path.startswith("/fhir")
+
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, exc: FhirError):
+        if is_fhir(request):
+            return FhirResponse(exc.outcome(), status_code=exc.status)
+        return JsonResponse(
+            {"error": exc.code, "message": exc.diagnostics, "where": exc.expression},
+            status_code=exc.status,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"{where}: {first.get('msg', 'invalid request')}"
+        if is_fhir(request):
+            return FhirResponse(operation_outcome("error", "invalid", msg, where), status_code=400)
+        return JsonResponse({"error": "invalid", "message": msg, "where": where}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = "not-found" if exc.status_code == 404 else "processing"
+        if is_fhir(request):
+            return FhirResponse(
+                operation_outcome("error", code, str(exc.detail)), status_code=exc.status_code
+            )
+        return JsonResponse(
+            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        # Never leak a stack trace; the log keeps the details.
+        import logging
+
+        logging.getLogger("termserver").exception("unhandled error on %s", request.url.path)
+        if is_fhir(request):
+            return FhirResponse(
+                operation_outcome("fatal", "exception", "internal server error"), status_code=500
+            )
+        return JsonResponse(
+            {"error": "exception", "message": "internal server error"}, status_code=500
+        )
+
+    return app

@@ -1,0 +1,1 @@
+"""FHIR R4 terminology services over the snapshot: parameters, resources, operations."""
