@@ -65,3 +65,23 @@ def test_import_writes_turtle_and_reports_bad_files(tmp_path):
     assert r.exit_code == 1
     assert (tmp_path / "out" / "ltt-20250530.ttl").exists()
     assert "bad.json: $.resourceType" in r.output
+
+
+def test_check_passes_on_the_real_content_with_the_reasoner():
+    r = runner.invoke(app, ["check", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["ok"] and report["errors"] == 0
+    assert any(f["rule"] == "owl-consistent" for f in report["findings"])
+
+
+def test_check_fails_with_exit_1_on_broken_content(tmp_path):
+    import shutil
+
+    from conftest import ONTOLOGY
+
+    shutil.copytree(ONTOLOGY, tmp_path / "ontology")
+    (tmp_path / "ontology" / "schemes" / "broken.ttl").write_text("this is not turtle", "utf-8")
+    r = runner.invoke(app, ["check", "--no-owl", "--ontology", str(tmp_path / "ontology")])
+    assert r.exit_code == 1
+    assert "unreadable-file" in r.output

@@ -61,3 +61,28 @@ def test_client_sees_unknown_code_as_operation_outcome(fhir):
 def test_client_searches_code_systems(fhir):
     bundle = fhir.execute("CodeSystem", method="get", params={"url": FFB, "_summary": "true"})
     assert bundle["total"] == 3
+
+
+def test_client_expands_a_kl_value_set_with_a_filter(fhir):
+    vs = fhir.execute(
+        "ValueSet/$expand",
+        method="get",
+        params={
+            "url": "http://fhir.kl.dk/term/ValueSet/KLConditionADCodesFFB",
+            "filter": "vasek sig",
+            "count": 5,
+        },
+    )
+    assert vs["expansion"]["contains"][0]["code"] == VASKE_SIG
+
+
+def test_client_validates_a_code_against_a_value_set(fhir):
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "url", "valueUri": "http://fhir.kl.dk/term/ValueSet/KLTargetGroupsFFB"},
+            {"name": "coding", "valueCoding": {"system": FFB, "code": VASKE_SIG}},
+        ],
+    }
+    out = fhir.execute("ValueSet/$validate-code", method="post", data=body)
+    assert values(out, "result") == [False]
