@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyoxigraph as ox
 from rdflib import RDF, XSD, Graph, Literal, URIRef
@@ -260,7 +261,12 @@ def release_from_triples(triples: Iterable, source: str) -> SchemeRelease:
         code, display = notation.get(sv), pref.get(sv)
         if code is None or display is None:
             raise SourceError(source, sv, "concept lacks skos:notation or skos:prefLabel")
-        parents = tuple(sorted(_code_of(b, prefix, source) for b in broader.get(sv, ())))
+        found = broader.get(sv, ())
+        parents = (
+            tuple(sorted(_code_of(b, prefix, source) for b in found))
+            if len(found) > 1
+            else tuple(_code_of(b, prefix, source) for b in found)
+        )
         concepts.append(
             _concept_from(
                 sv,
@@ -397,10 +403,12 @@ def _concept_from(
                 props.append(PropertyValue(m[1], m[2], _typed(o.value, m[2])))
     if status not in (ACTIVE, "deprecated", RETIRED):
         raise SourceError(source, iri, f"unknown status {status!r}")
-    designations.sort(
-        key=lambda d: (d.use_system or "", d.use_code or "", d.language or "", d.value)
-    )
-    props.sort(key=lambda v: (v.code, str(v.value)))
+    if len(designations) > 1:
+        designations.sort(
+            key=lambda d: (d.use_system or "", d.use_code or "", d.language or "", d.value)
+        )
+    if len(props) > 1:
+        props.sort(key=lambda v: (v.code, str(v.value)))
     return Concept(
         scheme=scheme.scheme,
         system=scheme.system,
@@ -412,20 +420,20 @@ def _concept_from(
         definition=definition,
         parents=parents,
         status=status,
-        replaced_by=tuple(sorted(replaced)),
+        replaced_by=tuple(sorted(replaced)) if replaced else (),
         not_selectable=not_selectable,
-        designations=tuple(designations),
-        properties=tuple(props),
+        designations=tuple(designations) if designations else (),
+        properties=tuple(props) if props else (),
     )
 
 
 def _code_of(iri: str, prefix: str, source: str) -> str:
     if not iri.startswith(prefix):
         raise SourceError(source, iri, f"reference outside the scheme ({prefix}...)")
-    split = iris.split_concept_iri(iri)
-    if split is None:
+    code = iri[len(prefix) :]
+    if not code or "/" in code:
         raise SourceError(source, iri, "not a concept IRI of this project")
-    return split[1]
+    return unquote(code) if "%" in code else code
 
 
 def _typed(lexical: str, ptype: str) -> str | int | bool | float:

@@ -52,8 +52,39 @@ class _Release:
 
 
 def _transitive_parents(concepts: dict[str, Concept]) -> dict[str, frozenset[str]]:
-    """Ancestor sets for all codes; cycles are tolerated (``termserver check`` reports them)."""
+    """Ancestor sets for all codes; cycles are tolerated (``termserver check`` reports them).
+
+    A topological pass (Kahn) settles every concept not on or below a cycle in one visit each;
+    whatever is left goes through a cycle-safe walk.
+    """
+    empty: frozenset[str] = frozenset()
+    pending: dict[str, int] = {}
+    kids: dict[str, list[str]] = {}
+    for code, c in concepts.items():
+        ps = [p for p in c.parents if p in concepts]
+        pending[code] = len(ps)
+        for p in ps:
+            kids.setdefault(p, []).append(code)
     done: dict[str, frozenset[str]] = {}
+    queue = [code for code, n in pending.items() if n == 0]
+    while queue:
+        code = queue.pop()
+        ps = [p for p in concepts[code].parents if p in concepts]
+        if not ps:
+            done[code] = empty
+        elif len(ps) == 1:
+            done[code] = done[ps[0]] | {ps[0]}
+        else:
+            acc: set[str] = set(ps)
+            for p in ps:
+                acc |= done[p]
+            done[code] = frozenset(acc)
+        for k in kids.get(code, ()):
+            pending[k] -= 1
+            if pending[k] == 0:
+                queue.append(k)
+    if len(done) == len(concepts):
+        return done
     for start in concepts:
         if start in done:
             continue
