@@ -61,6 +61,11 @@ class Concept:
     not_selectable: bool = False
     designations: tuple[Designation, ...] = ()
     properties: tuple[PropertyValue, ...] = ()
+    #: Published sources for this concept (citations or URLs), beyond its scheme's.
+    sources: tuple[str, ...] = ()
+    note: str | None = None
+    #: True when the code was named by this project (a local tool without official codes).
+    code_assigned: bool = False
 
     @property
     def active(self) -> bool:
@@ -98,6 +103,13 @@ class SchemeVersion:
     source: str | None = None
     source_sha256: str | None = None
     property_defs: tuple[PropertyDef, ...] = field(default=())
+    #: Published sources of the content (citations or URLs), in sorted order.
+    references: tuple[str, ...] = ()
+    #: The period the content applies in law or practice (ISO dates), e.g. SEL §50 until 2023-12-31.
+    valid_from: str | None = None
+    valid_to: str | None = None
+    #: True when this project assigned the codes (the tool has no official ones).
+    codes_assigned: bool = False
 
 
 @dataclass(frozen=True, slots=True)

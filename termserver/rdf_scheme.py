@@ -91,6 +91,14 @@ def add_scheme_triples(g: Graph, s: SchemeVersion, concept_count: int) -> None:
     g.add((v, DCTERMS.language, Literal(s.language)))
     g.add((v, TS.caseSensitive, Literal(s.case_sensitive)))
     g.add((v, TS.conceptCount, Literal(concept_count)))
+    for ref in s.references:
+        g.add((v, DCTERMS.bibliographicCitation, Literal(ref)))
+    if s.valid_from:
+        g.add((v, TS.validFrom, Literal(s.valid_from, datatype=XSD.date)))
+    if s.valid_to:
+        g.add((v, TS.validTo, Literal(s.valid_to, datatype=XSD.date)))
+    if s.codes_assigned:
+        g.add((v, TS.codesAssignedByProject, Literal(True)))
     for pd in s.property_defs:
         p = URIRef(iris.property_iri(s.scheme, pd.code))
         g.add((v, TS.declaresProperty, p))
@@ -126,6 +134,12 @@ def add_concept_triples(g: Graph, s: SchemeVersion, c: Concept) -> None:
         g.add((node, DCTERMS.isReplacedBy, URIRef(iris.concept_iri(s.scheme, r))))
     if c.not_selectable:
         g.add((node, TS.notSelectable, Literal(True)))
+    for src in c.sources:
+        g.add((node, DCTERMS.source, Literal(src)))
+    if c.note:
+        g.add((node, SKOS.note, Literal(c.note, lang=lang)))
+    if c.code_assigned:
+        g.add((node, TS.codeAssignedByProject, Literal(True)))
     for d in c.designations:
         pred = SKOS.altLabel
         if d.use_code is not None:
@@ -344,6 +358,10 @@ def _scheme_from(iri: str, by_subject: dict, source: str) -> SchemeVersion:
         source=text(iris.DCT + "source"),
         source_sha256=text(iris.TS + "sourceSha256"),
         property_defs=tuple(defs),
+        references=tuple(sorted(o.value for p, o in po if p == iris.DCT + "bibliographicCitation")),
+        valid_from=text(iris.TS + "validFrom"),
+        valid_to=text(iris.TS + "validTo"),
+        codes_assigned=text(iris.TS + "codesAssignedByProject") == "true",
     )
 
 
@@ -369,6 +387,11 @@ def _predicate_meta(by_subject: dict) -> dict[str, tuple]:
     return meta
 
 
+_SOURCE = iris.DCT + "source"
+_NOTE = iris.SKOS + "note"
+_ASSIGNED = iris.TS + "codeAssignedByProject"
+
+
 def _concept_from(
     iri: str,
     code: str,
@@ -385,9 +408,18 @@ def _concept_from(
     props: list[PropertyValue] = []
     status = ACTIVE
     not_selectable = False
+    sources: list[str] = []
+    note = None
+    code_assigned = False
     prefix = scheme.scheme_iri + "/"
     for p, o in po:
-        if p == iris.TS + "status":
+        if p == _SOURCE:
+            sources.append(o.value)
+        elif p == _NOTE:
+            note = o.value
+        elif p == _ASSIGNED:
+            code_assigned = o.value == "true"
+        elif p == iris.TS + "status":
             status = o.value
         elif p == iris.DCT + "isReplacedBy":
             replaced.append(_code_of(o.value, prefix, source))
@@ -424,6 +456,9 @@ def _concept_from(
         not_selectable=not_selectable,
         designations=tuple(designations) if designations else (),
         properties=tuple(props) if props else (),
+        sources=tuple(sorted(sources)) if sources else (),
+        note=note,
+        code_assigned=code_assigned,
     )
 
 

@@ -287,3 +287,30 @@ def test_fixture_is_a_real_slice_of_ffb():
     for c in read_codesystem_file(DATA / "codesystem-ffb-slice.json").concepts:
         assert full[c.code].display == c.display
         assert full[c.code].parents == c.parents
+
+
+def test_provenance_fields_survive_the_turtle_round_trip(tmp_path):
+    import dataclasses
+
+    from termserver.rdf_scheme import write_turtle
+
+    rel = read_codesystem_file(DATA / "codesystem-ffb-slice.json")
+    scheme = dataclasses.replace(
+        rel.scheme,
+        references=("Barnets lov § 20", "https://www.sbst.dk/udgivelser/2013/vum"),  # kept sorted
+        valid_from="2011-04-01",
+        valid_to="2023-12-31",
+        codes_assigned=True,
+    )
+    concepts = tuple(
+        dataclasses.replace(c, sources=("LEV 2020",), note="Foreslået af termserver", code_assigned=True)
+        if c.code == VASKE_SIG
+        else c
+        for c in rel.concepts
+    )
+    src = dataclasses.replace(rel, scheme=scheme, concepts=concepts)
+    path = tmp_path / "x.ttl"
+    path.write_bytes(write_turtle(src))
+    back = read_turtle(path)
+    assert back.scheme == scheme
+    assert back.concepts == concepts
