@@ -104,13 +104,27 @@ def main() -> None:
     for _ in range(3):
         port = free_port()
         t0 = time.perf_counter()
-        proc = start([sys.executable, "-m", "termserver", "serve", "--port", str(port), "--log-level", "warning"], port)
+        proc = start(
+            [
+                sys.executable,
+                "-m",
+                "termserver",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            port,
+        )
         try:
             wait_for(f"http://127.0.0.1:{port}{ENDPOINTS['$lookup']}", proc)
             starts.append(time.perf_counter() - t0)
         finally:
             stop(proc)
-    print(f"startup to first $lookup answer: min {min(starts):.2f} s, median {sorted(starts)[1]:.2f} s (target < 2 s)")
+    print(
+        f"startup to first $lookup answer: min {min(starts):.2f} s, median {sorted(starts)[1]:.2f} s (target < 2 s)"
+    )
 
     port = free_port()
     server = start(
@@ -120,17 +134,23 @@ def main() -> None:
         wait_for(f"http://127.0.0.1:{port}/bench/constant", server)
         base = f"http://127.0.0.1:{port}"
         results: dict[str, list[dict]] = {name: [] for name in ENDPOINTS}
-        for _ in range(args.rounds):  # interleaved rounds: a noisy neighbour hits all endpoints alike
+        for _ in range(
+            args.rounds
+        ):  # interleaved rounds: a noisy neighbour hits all endpoints alike
             for name, path in ENDPOINTS.items():
                 results[name].append(wrk(base + path, args.seconds, args.connections))
-        print(f"{'endpoint':28} {'req/s min':>10} {'req/s median':>13} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        print(
+            f"{'endpoint':28} {'req/s min':>10} {'req/s median':>13} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+        )
         med = {}
         for name, runs in results.items():
             rps = sorted(r["rps"] for r in runs)
             med[name] = rps[len(rps) // 2]
             best = max(runs, key=lambda r: r["rps"])
             errors = sum(r["errors"] for r in runs)
-            print(f"{name:28} {rps[0]:10.0f} {med[name]:13.0f} {best['lat']['50']:8.2f} {best['lat']['99']:8.2f} {errors:8d}")
+            print(
+                f"{name:28} {rps[0]:10.0f} {med[name]:13.0f} {best['lat']['50']:8.2f} {best['lat']['99']:8.2f} {errors:8d}"
+            )
         ratio = med["$lookup"] / med["bare constant body"]
         print(f"$lookup / bare endpoint (median req/s): {ratio:.0%} (target ≥ 70%)")
 
@@ -141,7 +161,10 @@ def main() -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
             f.write(f"function delay()\n  return {delay_ms:.3f}\nend\n")
             script = f.name
-        half = [wrk(base + ENDPOINTS["$lookup"], args.seconds, conns, script) for _ in range(args.rounds)]
+        half = [
+            wrk(base + ENDPOINTS["$lookup"], args.seconds, conns, script)
+            for _ in range(args.rounds)
+        ]
         os.unlink(script)
         p99 = sorted(h["lat"]["99"] for h in half)
         rates = sorted(h["rps"] for h in half)

@@ -303,7 +303,7 @@ def test_provenance_fields_survive_the_turtle_round_trip(tmp_path):
         codes_assigned=True,
     )
     concepts = tuple(
-        dataclasses.replace(c, sources=("LEV 2020",), note="Foreslået af termserver", code_assigned=True)
+        dataclasses.replace(c, sources=("LEV 2020",), note="Foreslået", code_assigned=True)
         if c.code == VASKE_SIG
         else c
         for c in rel.concepts

@@ -149,7 +149,8 @@ def test_broken_value_set_definition_fails_the_check(tmp_path):
     shutil.copy(ONTOLOGY / "ffb-core.ttl", tmp_path / "ffb-core.ttl")
     (tmp_path / "valuesets").mkdir()
     (tmp_path / "valuesets" / "broken.json").write_text(
-        '{"resourceType": "ValueSet", "url": "http://example.org/vs", "status": "draft", "name": "Broken",'
+        '{"resourceType": "ValueSet", "url": "http://example.org/vs", "status": "draft",'
+        ' "name": "Broken",'
         ' "compose": {"include": [{"system": "urn:oid:1.2.208.176.2.22",'
         ' "filter": [{"property": "concept", "op": "is-a", "value": "no-such-code"}]}]}}',
         "utf-8",

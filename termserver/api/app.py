@@ -32,7 +32,8 @@ class ReleaseHeader:
 
         async def send_with_header(message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-termserver-release", release)]
+                headers = message.get("headers", [])
+                message["headers"] = [*headers, (b"x-termserver-release", release)]
             await send(message)
 
         await self.app(scope, receive, send_with_header)
