@@ -278,6 +278,18 @@ class Vocabulary:
             path.insert(0, rel.concepts[p])
         return path
 
+    def nearest(self, concept: Concept, codes: set[str] | frozenset[str]) -> Concept | None:
+        """The concept itself or its nearest ancestor whose code is in ``codes``."""
+        if concept.code in codes:
+            return concept
+        rel = self._releases[concept.system][concept.version]
+        hits = [a for a in rel.ancestors.get(concept.code, ()) if a in codes]
+        if not hits:
+            return None
+        # The nearest is the deepest: the one with the most ancestors of its own.
+        best = max(hits, key=lambda a: (len(rel.ancestors.get(a, ())), a))
+        return rel.concepts[best]
+
     def is_a(self, system: str, code: str, ancestor: str, version: str | None = None) -> bool:
         """True when ``code`` equals ``ancestor`` or lies below it (O(1))."""
         rel = self._release(system, version)

@@ -44,10 +44,13 @@ def client(vocab):
 
     from termserver.api.app import create_app
     from termserver.api.state import Snapshot
+    from termserver.core_model import load_core_model
+    from termserver.kinds import KindIndex
     from termserver.valuesets import ValueSetIndex, load_valuesets
 
     index = ValueSetIndex(vocab, load_valuesets(ONTOLOGY / "valuesets"))
-    app = create_app(Snapshot(vocab=vocab, release="test", valuesets=index))
+    kinds = KindIndex(vocab, load_core_model(ONTOLOGY / "ffb-core.ttl"))
+    app = create_app(Snapshot(vocab=vocab, release="test", valuesets=index, kinds=kinds))
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -78,3 +78,13 @@ def test_openapi_documents_the_json_api(client):
     assert "/api/concepts/{scheme}/{code}" in spec["paths"]
     assert "ConceptOut" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_concept_tells_its_ffb_kind_from_the_owl_model(client):
+    kinds = client.get(f"/api/concepts/ffb/{VASKE_SIG}").json()["kinds"]
+    assert [k["label"]["da"] for k in kinds] == ["Aktivitet og deltagelse", "Tilstand"]
+    maalgruppe = client.get("/api/search", params={"q": "Demens", "scheme": "ffb"}).json()[0]
+    demens = client.get(f"/api/concepts/ffb/{maalgruppe['concept']['code']}").json()
+    assert demens["kinds"][0]["label"]["da"] == "Målgruppe"
+    fsiii = client.get("/api/search", params={"q": "vaske sig", "scheme": "fsiii"}).json()[0]
+    assert client.get(f"/api/concepts/fsiii/{fsiii['concept']['code']}").json()["kinds"] == []

@@ -162,7 +162,7 @@ def build_router() -> APIRouter:
             add_concept_triples(g, meta, c)
             return _rdf(fmt, g)
         if fmt.media_type == "application/json":
-            return JsonResponse(concept_json(vocab, c))
+            return JsonResponse(concept_json(vocab, c, request.app.state.holder.current.kinds))
         return _concept_page(vocab, c, request.url.path)
 
     return r

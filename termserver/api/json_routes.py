@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from termserver.api.responses import JsonResponse
 from termserver.errors import UnknownConceptError
 from termserver.fhir.outcome import FhirError, bad_request, not_found
+from termserver.kinds import KindIndex
 from termserver.model import STATUSES, Concept
 from termserver.vocabulary import Vocabulary
 
@@ -41,6 +42,10 @@ class ConceptOut(BaseModel):
     versions: list[str]
     designations: list[dict[str, Any]]
     properties: list[dict[str, Any]]
+    kinds: list[dict[str, Any]]
+    sources: list[str]
+    note: str | None
+    codeAssignedByProject: bool
 
 
 class SchemeOut(BaseModel):
@@ -68,8 +73,8 @@ def _ref(c: Concept) -> dict[str, str]:
     return {"code": c.code, "display": c.display, "iri": c.iri}
 
 
-def concept_json(vocab: Vocabulary, c: Concept) -> dict[str, Any]:
-    """The JSON form of a concept with its immediate neighbourhood."""
+def concept_json(vocab: Vocabulary, c: Concept, kinds: KindIndex | None = None) -> dict[str, Any]:
+    """The JSON form of a concept with its immediate neighbourhood (and its FFB kind)."""
     labels = {c.language: c.display}
     for d in c.designations:
         if d.language and d.use_code is None:
@@ -98,6 +103,13 @@ def concept_json(vocab: Vocabulary, c: Concept) -> dict[str, Any]:
             for d in c.designations
         ],
         "properties": [{"code": p.code, "type": p.type, "value": p.value} for p in c.properties],
+        "kinds": [
+            {"iri": k.iri, "label": {"da": k.label_da, "en": k.label_en}}
+            for k in (kinds.lineage(c) if kinds else [])
+        ],
+        "sources": list(c.sources),
+        "note": c.note,
+        "codeAssignedByProject": c.code_assigned,
     }
 
 
@@ -183,19 +195,19 @@ def build_router() -> APIRouter:
         code: str | None = None,
         version: str | None = None,
     ) -> JsonResponse:
-        vocab = _vocab(request)
+        snap = request.app.state.holder.current
+        vocab, kinds = snap.vocab, snap.kinds
         if iri:
             if system or code:
                 raise bad_request("give either iri, or system and code", "iri")
             try:
-                return JsonResponse(concept_json(vocab, vocab.by_iri(iri, version)))
+                return JsonResponse(concept_json(vocab, vocab.by_iri(iri, version), kinds))
             except UnknownConceptError as exc:
                 raise not_found(str(exc), "iri") from None
         if not system or not code:
             raise bad_request("give iri, or both system and code", "system")
-        return JsonResponse(
-            concept_json(vocab, _concept(vocab, _system(vocab, system), code, version))
-        )
+        c = _concept(vocab, _system(vocab, system), code, version)
+        return JsonResponse(concept_json(vocab, c, kinds))
 
     @r.get(
         "/concepts/{scheme}/{code}",
@@ -205,10 +217,9 @@ def build_router() -> APIRouter:
     async def concept(
         request: Request, scheme: str, code: str, version: str | None = None
     ) -> JsonResponse:
-        vocab = _vocab(request)
-        return JsonResponse(
-            concept_json(vocab, _concept(vocab, _system(vocab, scheme), code, version))
-        )
+        snap = request.app.state.holder.current
+        c = _concept(snap.vocab, _system(snap.vocab, scheme), code, version)
+        return JsonResponse(concept_json(snap.vocab, c, snap.kinds))
 
     @r.get(
         "/concepts/{scheme}/{code}/children",

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from termserver.kinds import KindIndex
 from termserver.valuesets import ValueSetIndex
 from termserver.vocabulary import Vocabulary
 
@@ -17,6 +18,7 @@ class Snapshot:
     vocab: Vocabulary
     release: str
     valuesets: ValueSetIndex = field(default=None)  # type: ignore[assignment]
+    kinds: KindIndex | None = None
 
     def __post_init__(self) -> None:
         if self.valuesets is None:
@@ -49,11 +51,19 @@ class SnapshotHolder:
 def build_snapshot(ontology: Path | None = None) -> Snapshot:
     """Load the content under ``ontology`` (default: the project's) into a snapshot."""
     from termserver.content import load_vocabulary, ontology_dir
+    from termserver.core_model import load_core_model
     from termserver.valuesets import load_valuesets
 
     base = ontology or ontology_dir()
     vocab = load_vocabulary(base)
     vs_dir = base / "valuesets"
     defs = load_valuesets(vs_dir) if vs_dir.is_dir() else {}
+    core_path = base / "ffb-core.ttl"
+    kinds = KindIndex(vocab, load_core_model(core_path)) if core_path.exists() else None
     latest = max((s.version for s in vocab.schemes()), default="empty")
-    return Snapshot(vocab=vocab, release=f"content-{latest}", valuesets=ValueSetIndex(vocab, defs))
+    return Snapshot(
+        vocab=vocab,
+        release=f"content-{latest}",
+        valuesets=ValueSetIndex(vocab, defs),
+        kinds=kinds,
+    )
