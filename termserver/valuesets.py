@@ -13,7 +13,6 @@ imports through a resolver, and ``compose.inactive = false``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from termserver.errors import SourceError, TermserverError, UnknownConceptError
+from termserver.loading.json_file import read_json_file
 from termserver.model import Concept
 from termserver.vocabulary import Vocabulary
 
@@ -162,19 +162,7 @@ def load_valuesets(directory: Path) -> dict[str, ValueSetDef]:
 def read_valueset_file(path: Path) -> ValueSetDef:
     """Parse and check one ValueSet JSON file."""
     name = path.name
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(name, None, f"cannot read file: {exc.strerror}") from exc
-    try:
-        doc = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise SourceError(name, None, f"not UTF-8 text: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise SourceError(name, where, f"invalid JSON: {exc.msg}") from exc
-    except RecursionError as exc:
-        raise SourceError(name, None, "JSON nested too deeply") from exc
+    doc, _ = read_json_file(path, name)
     return read_valueset(doc, source=name)
 
 

@@ -84,6 +84,15 @@ def add_operation(router: APIRouter, resource: str, name: str, fn: Callable) -> 
         )
 
 
+def _search_params(request: Request, *allowed: str):
+    """The query parameters of a search; 400 for any this server does not support."""
+    q = request.query_params
+    for key in q:
+        if key not in allowed:
+            raise bad_request(f"unsupported search parameter '{key}'", key)
+    return q
+
+
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
@@ -116,19 +125,17 @@ def build_router() -> APIRouter:
     @router.get("/CodeSystem", summary="Search code systems by url, version, name, status")
     async def search_codesystems(request: Request) -> FhirResponse:
         vocab = _snapshot(request).vocab
-        q = request.query_params
-        for key in q:
-            if key not in (
-                "url",
-                "version",
-                "name",
-                "status",
-                "_summary",
-                "_format",
-                "_elements",
-                "_count",
-            ):
-                raise bad_request(f"unsupported search parameter '{key}'", key)
+        q = _search_params(
+            request,
+            "url",
+            "version",
+            "name",
+            "status",
+            "_summary",
+            "_format",
+            "_elements",
+            "_count",
+        )
         summary = q.get("_summary") in ("true", "count")
         found = []
         for system in vocab.systems():
@@ -161,19 +168,9 @@ def build_router() -> APIRouter:
     @router.get("/ValueSet", summary="Search value sets by url, version, name, status")
     async def search_valuesets(request: Request) -> FhirResponse:
         index = _snapshot(request).valuesets
-        q = request.query_params
-        for key in q:
-            if key not in (
-                "url",
-                "version",
-                "name",
-                "status",
-                "title",
-                "_summary",
-                "_format",
-                "_count",
-            ):
-                raise bad_request(f"unsupported search parameter '{key}'", key)
+        q = _search_params(
+            request, "url", "version", "name", "status", "title", "_summary", "_format", "_count"
+        )
         found = [
             valueset_ops.valueset_resource(vs)
             for vs in index.definitions()

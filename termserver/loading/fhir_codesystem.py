@@ -7,13 +7,13 @@ whole resource is checked before anything is returned, so callers never see half
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from termserver import iris
 from termserver.errors import SourceError
+from termserver.loading.json_file import read_json_file
 from termserver.model import (
     ACTIVE,
     DEPRECATED,
@@ -52,20 +52,7 @@ def read_codesystem_file(
     """Parse and check one CodeSystem file; raise :class:`SourceError` naming file and path."""
     path = Path(path)
     name = source_name or path.name
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(name, None, f"cannot read file: {exc.strerror}") from exc
-    try:
-        doc = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise SourceError(name, None, f"not UTF-8 text: {exc.reason}") from exc
-    except json.JSONDecodeError as exc:
-        raise SourceError(
-            name, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
-        ) from exc
-    except RecursionError as exc:
-        raise SourceError(name, None, "JSON nested too deeply") from exc
+    doc, raw = read_json_file(path, name)
     return read_codesystem(
         doc,
         source=name,
