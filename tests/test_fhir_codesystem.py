@@ -216,3 +216,36 @@ def test_subsumes_vaske_sig_under_egenomsorg(client):
 
 def test_every_response_names_the_release(client):
     assert client.get("/fhir/metadata").headers["x-termserver-release"] == "test"
+
+
+def test_lookup_answers_in_fhir_xml_when_asked(client):
+    import xml.etree.ElementTree as ET
+
+    r = client.get(
+        "/fhir/CodeSystem/$lookup",
+        params={"system": FFB, "code": VASKE_SIG},
+        headers={"accept": "application/fhir+xml"},
+    )
+    assert r.headers["content-type"].startswith("application/fhir+xml")
+    root = ET.fromstring(r.content)
+    ns = {"f": "http://hl7.org/fhir"}
+    assert root.tag == "{http://hl7.org/fhir}Parameters"
+    display = [
+        p.find("f:valueString", ns).get("value")
+        for p in root.findall("f:parameter", ns)
+        if p.find("f:name", ns).get("value") == "display"
+    ]
+    assert display == ["Vaske sig"]
+
+
+def test_errors_and_format_parameter_in_xml(client):
+    import xml.etree.ElementTree as ET
+
+    r = client.get(
+        "/fhir/CodeSystem/$lookup", params={"system": FFB, "code": "nope", "_format": "xml"}
+    )
+    assert r.status_code == 404
+    root = ET.fromstring(r.content)
+    assert root.tag == "{http://hl7.org/fhir}OperationOutcome"
+    json_again = client.get("/fhir/metadata", headers={"accept": "application/fhir+json"})
+    assert json_again.json()["resourceType"] == "CapabilityStatement"

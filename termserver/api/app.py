@@ -11,6 +11,7 @@ from termserver.api import fhir_routes, iri_routes, json_routes, sparql_routes
 from termserver.api.responses import FhirResponse, JsonResponse
 from termserver.api.state import Snapshot, SnapshotHolder
 from termserver.fhir.outcome import FhirError, operation_outcome
+from termserver.fhir.xml import FhirXmlMiddleware
 
 
 class ReleaseHeader:
@@ -58,6 +59,7 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     app.include_router(sparql_routes.build_router())
 
     app.add_middleware(ReleaseHeader, holder=app.state.holder)
+    app.add_middleware(FhirXmlMiddleware)
 
     def is_fhir(request: Request) -> bool:
         return request.url.path.startswith("/fhir")
