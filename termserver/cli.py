@@ -293,5 +293,30 @@ def serve(
     )
 
 
+@app.command("import-local-tools")
+def import_local_tools(
+    yaml_file: Annotated[
+        Path,
+        typer.Argument(help="Forskningsnoterne om lokale redskaber (local_tools.yaml)."),
+    ] = Path("data/local-tools/local_tools.yaml"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Mappe til Turtle-filerne.")] = Path(
+        "ontology/schemes"
+    ),
+) -> None:
+    """Importér lokale redskaber (VUM 1.0, SEL § 50, Barnets lov, ICS, Forandringskompasset)."""
+    from termserver.loading.local_tools import import_local_tools as run
+
+    try:
+        results = run(yaml_file, out_dir)
+    except SourceError as exc:
+        err.print(f"[red]fejl[/red] {exc}")
+        raise typer.Exit(1) from None
+    for r in results:
+        state = "skrevet" if r.changed else "uændret"
+        out.print(
+            f"{r.source} → {r.target} ({r.scheme} {r.version}, {r.concepts} begreber, {state})"
+        )
+
+
 if __name__ == "__main__":
     app()

@@ -14,6 +14,16 @@ KL = ROOT / "data" / "kl"
 ONTOLOGY = ROOT / "ontology"
 
 FFB = "urn:oid:1.2.208.176.2.22"
+KL_SCHEMES = {"ffb", "fsiii", "caresocialcodes", "fboe", "ltt"}
+LOCAL_SCHEMES = {
+    "vum-1",
+    "sel-50",
+    "barnets-lov",
+    "ics",
+    "ics-dubu",
+    "forandringskompas-misbrug",
+    "forandringskompas-plejetilbud",
+}
 VASKE_SIG = "885400cc-dd71-479e-8993-3fc48fdd6710"
 EGENOMSORG = "da3f488f-1742-4d00-b247-a7d47500b36b"
 AKTIVITET_OG_DELTAGELSE = "93433530-b85c-4d04-a4fb-5ae26cf16f1c"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import EGENOMSORG, FFB, FFB_TILSTANDE, VASKE_SIG
+from conftest import EGENOMSORG, FFB, FFB_TILSTANDE, KL_SCHEMES, LOCAL_SCHEMES, VASKE_SIG
 
 
 def test_schemes_lists_every_scheme_with_versions(client):
     schemes = {s["scheme"]: s for s in client.get("/api/schemes").json()}
-    assert set(schemes) == {"ffb", "fsiii", "caresocialcodes", "fboe", "ltt"}
+    assert set(schemes) == KL_SCHEMES | LOCAL_SCHEMES
     assert [v["version"] for v in schemes["ffb"]["versions"]] == [
         "20240530",
         "20230517",

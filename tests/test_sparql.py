@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import psutil
 import pyoxigraph as ox
 import pytest
-from conftest import EGENOMSORG, FFB_TILSTANDE, ONTOLOGY, ROOT, VASKE_SIG
+from conftest import EGENOMSORG, FFB_TILSTANDE, KL_SCHEMES, LOCAL_SCHEMES, ONTOLOGY, ROOT, VASKE_SIG
 from fastapi.testclient import TestClient
 
 from termserver.api.app import create_app
@@ -153,7 +153,7 @@ def test_default_graph_is_the_newest_release_of_each_scheme(http):
     versions = {r["v"] for r in rows}
     assert f"{FFB_SCHEME}/version/20240530" in versions
     assert not versions & set(FFB_RELEASES[:2])
-    assert len(versions) == 5  # ffb, fsiii, fboe, caresocialcodes, ltt
+    assert len(versions) == len(KL_SCHEMES | LOCAL_SCHEMES)  # the newest release of each
 
 
 @pytest.mark.skipif(not (ONTOLOGY / "ffb-core.ttl").exists(), reason="ffb-core.ttl not written yet")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import AKTIVITET_OG_DELTAGELSE, EGENOMSORG, FFB, FFB_TILSTANDE, VASKE_SIG
+from conftest import (
+    AKTIVITET_OG_DELTAGELSE,
+    EGENOMSORG,
+    FFB,
+    FFB_TILSTANDE,
+    KL_SCHEMES,
+    LOCAL_SCHEMES,
+    VASKE_SIG,
+)
 
 from termserver.errors import UnknownConceptError
 from termserver.model import Concept, SchemeRelease, SchemeVersion
@@ -107,12 +115,13 @@ def test_unknown_system_code_and_version_raise_clear_errors(vocab):
     assert vocab.get(FFB, "nope") is None
 
 
-def test_all_seven_code_systems_are_listed_with_their_versions(vocab):
+def test_every_kl_code_system_and_local_tool_is_listed_with_its_versions(vocab):
     schemes = {s.scheme: s for s in vocab.schemes()}
-    assert set(schemes) == {"ffb", "fsiii", "caresocialcodes", "fboe", "ltt"}
+    assert set(schemes) == KL_SCHEMES | LOCAL_SCHEMES
     assert vocab.system_of("ffb") == FFB
     assert vocab.scheme_of(FFB) == "ffb"
-    assert vocab.stats()["releases"] == 7
+    # Seven KL files (three of them FFB releases) and one release per local tool.
+    assert vocab.stats()["releases"] == 7 + len(LOCAL_SCHEMES)
 
 
 def test_snapshot_records_are_immutable(vocab):
