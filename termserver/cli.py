@@ -318,5 +318,127 @@ def import_local_tools(
         )
 
 
+@app.command("import-mappings")
+def import_mappings(
+    yaml_file: Annotated[
+        Path,
+        typer.Argument(help="Forskningsnoterne om lokale redskaber (local_tools.yaml)."),
+    ] = Path("data/local-tools/local_tools.yaml"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Mappe til mapping-filerne.")] = Path(
+        "mappings"
+    ),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overskriv også filer, der er rettet i hånden.")
+    ] = False,
+) -> None:
+    """Lav mapping-filer (YAML) ud fra local_tools.yaml, én gang; derefter rettes de i hånden."""
+    from termserver.loading.local_tool_mappings import (
+        mapping_sets_from_local_tools,
+        write_mapping_sets,
+    )
+    from termserver.mappings import SCHEMA_FILE, write_json_schema
+
+    try:
+        sets = mapping_sets_from_local_tools(yaml_file, _vocab())
+    except SourceError as exc:
+        err.print(f"[red]fejl[/red] {exc}")
+        raise typer.Exit(1) from None
+    states = {"written": "skrevet", "unchanged": "uændret", "kept": "rettet i hånden, bevaret"}
+    kept = False
+    for r in write_mapping_sets(sets, out_dir, force=force):
+        kept = kept or r.state == "kept"
+        out.print(f"{r.path} ({r.rows} rækker, {r.proposed} kun foreslået, {states[r.state]})")
+    schema = out_dir / SCHEMA_FILE
+    out.print(f"{schema} ({'skrevet' if write_json_schema(schema) else 'uændret'})")
+    if kept:
+        err.print("Brug --force for at overskrive filer, der afviger fra local_tools.yaml.")
+
+
+@app.command()
+def translate(
+    system: Annotated[str, typer.Argument(help="Skema-id (vum-1) eller system-URL.")],
+    code: Annotated[str, typer.Argument(help="Koden, der skal oversættes.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="Kun resultater i dette skema (id eller URL).")
+    ] = None,
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="Baglæns: koden er mål i mappingerne.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Dato (ÅÅÅÅ-MM-DD): kun mappinger og skemaer gyldige da."),
+    ] = None,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, max=4, help="Højst så mange led (via FFB).")
+    ] = 2,
+    all_paths: Annotated[
+        bool, typer.Option("--all-paths", help="Vis alle veje, ikke kun den bedste pr. mål.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Svar som JSON.")] = False,
+) -> None:
+    """Oversæt en kode via mappingerne: direkte, baglæns eller i kæde gennem FFB."""
+    from datetime import date
+
+    from rich.markup import escape
+
+    from termserver.mappings import short_name
+    from termserver.translate import Translator
+
+    day = None
+    if as_of is not None:
+        try:
+            day = date.fromisoformat(as_of)
+        except ValueError:
+            err.print(f"[red]Ugyldig dato[/red] {as_of!r} (brug ÅÅÅÅ-MM-DD)")
+            raise typer.Exit(2) from None
+    vocab = _vocab()
+    try:
+        translator = Translator.from_directory(vocab)
+        results = translator.translate(
+            system,
+            code,
+            target_system=to,
+            reverse=reverse,
+            as_of=day,
+            max_steps=max_steps,
+            all_paths=all_paths,
+        )
+    except SourceError as exc:
+        err.print(f"[red]fejl i mapping-fil[/red] {exc}")
+        raise typer.Exit(1) from None
+    except UnknownConceptError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        json.dump([t.to_dict() for t in results], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    if not results:
+        hint = "" if reverse else " (prøv --reverse, hvis koden er mål i mappingerne)"
+        out.print(f"Ingen oversættelser{hint}.")
+        raise typer.Exit(1)
+    status = {True: "[yellow]foreslået[/yellow]", False: "[green]publiceret[/green]"}
+    for t in results:
+        conf = "ikke angivet" if t.confidence is None else f"{t.confidence:.1f}"
+        out.print(
+            f"[bold]{short_name(t.relation)}[/bold]  {escape(t.display or t.code)}  "
+            f"({escape(t.scheme or t.system)} {escape(t.code)})  {status[t.proposed]}, "
+            f"sikkerhed {conf}"
+        )
+        for i, s in enumerate(t.path, 1):
+            m = s.mapping
+            arrow = short_name(s.relation) + (" (baglæns)" if s.inverted else "")
+            who = f"{m.status}, {m.author}, {m.date.isoformat()}"
+            if m.source:
+                who += f", kilde: {m.source}"
+            if m.confidence is not None:
+                who += f", sikkerhed {m.confidence:.1f}"
+            step = f"{s.start_label} ({s.start[1]}) —{arrow}→ {s.end_label} ({s.end[1]})"
+            out.print(f"    {i}. {escape(step)}")
+            out.print(f"       {escape(f'{s.set_id}.yaml linje {m.line}: {who}')}")
+            if m.reason:
+                out.print(f"       begrundelse: {escape(m.reason)}")
+
+
 if __name__ == "__main__":
     app()
