@@ -56,11 +56,16 @@ def client(vocab):
     from termserver.api.state import Snapshot
     from termserver.core_model import load_core_model
     from termserver.kinds import KindIndex
+    from termserver.translate import Translator
     from termserver.valuesets import ValueSetIndex, load_valuesets
 
     index = ValueSetIndex(vocab, load_valuesets(ONTOLOGY / "valuesets"))
     kinds = KindIndex(vocab, load_core_model(ONTOLOGY / "ffb-core.ttl"))
-    app = create_app(Snapshot(vocab=vocab, release="test", valuesets=index, kinds=kinds))
+    translator = Translator.from_directory(vocab, ROOT / "mappings")
+    snapshot = Snapshot(
+        vocab=vocab, release="test", valuesets=index, kinds=kinds, translator=translator
+    )
+    app = create_app(snapshot)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from termserver import __version__
-from termserver.api import fhir_routes, iri_routes, json_routes, sparql_routes
+from termserver.api import fhir_routes, iri_routes, json_routes, mapping_routes, sparql_routes
 from termserver.api.responses import FhirResponse, JsonResponse
 from termserver.api.state import Snapshot, SnapshotHolder
 from termserver.fhir.outcome import FhirError, operation_outcome
@@ -55,6 +55,7 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     app.state.sparql = sparql_routes.create_engine()
     app.include_router(fhir_routes.build_router())
     app.include_router(json_routes.build_router())
+    app.include_router(mapping_routes.build_router())
     app.include_router(iri_routes.build_router())
     app.include_router(sparql_routes.build_router())
 

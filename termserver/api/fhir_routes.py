@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 
 from termserver.api.responses import FhirResponse
 from termserver.api.state import Snapshot
-from termserver.fhir import codesystem_ops, valueset_ops
+from termserver.fhir import codesystem_ops, conceptmap_ops, valueset_ops
 from termserver.fhir.outcome import FhirError, bad_request, not_found
 from termserver.fhir.params import OperationParams
 from termserver.fhir.resources import (
@@ -25,6 +25,7 @@ MAX_BODY = 1_000_000
 OPERATIONS = {
     "CodeSystem": ["lookup", "validate-code", "subsumes"],
     "ValueSet": ["expand", "validate-code"],
+    "ConceptMap": ["translate"],
 }
 
 
@@ -64,7 +65,7 @@ async def operation_params(request: Request) -> OperationParams:
 def _operation(fn: Callable[[Any, OperationParams], dict], on: str) -> Callable:
     async def endpoint(request: Request) -> FhirResponse:
         snap = _snapshot(request)
-        target = snap.valuesets if on == "ValueSet" else snap.vocab
+        target = {"ValueSet": snap.valuesets, "ConceptMap": snap.translator}.get(on, snap.vocab)
         return FhirResponse(fn(target, await operation_params(request)))
 
     endpoint.__doc__ = fn.__doc__
@@ -111,6 +112,7 @@ def build_router() -> APIRouter:
         ("validate-code", valueset_ops.validate_code),
     ):
         add_operation(router, "ValueSet", name, fn)
+    add_operation(router, "ConceptMap", "translate", conceptmap_ops.translate)
 
     @router.get(
         "/metadata", summary="CapabilityStatement (mode=terminology: TerminologyCapabilities)"
@@ -188,5 +190,27 @@ def build_router() -> APIRouter:
             if valueset_ops.valueset_resource(vs)["id"] == resource_id:
                 return FhirResponse(valueset_ops.valueset_resource(vs))
         raise not_found(f"no ValueSet with id {resource_id!r}")
+
+    @router.get("/ConceptMap", summary="Search mapping sets by url, version, name, status")
+    async def search_conceptmaps(request: Request) -> FhirResponse:
+        translator = _snapshot(request).translator
+        q = _search_params(
+            request, "url", "version", "name", "status", "title", "_summary", "_format", "_count"
+        )
+        found = [
+            cm
+            for cm in conceptmap_ops.conceptmap_resources(translator, q.get("url"))
+            if (not q.get("version") or q["version"] == cm.get("version"))
+            and (not q.get("name") or cm.get("name", "").lower().startswith(q["name"].lower()))
+            and (not q.get("title") or q["title"].lower() in cm.get("title", "").lower())
+            and (not q.get("status") or q["status"] == cm.get("status"))
+        ]
+        return FhirResponse(searchset(found, _base_url(request)))
+
+    @router.get("/ConceptMap/{resource_id}", summary="Read one mapping set (id: its file name)")
+    async def read_conceptmap(request: Request, resource_id: str) -> FhirResponse:
+        return FhirResponse(
+            conceptmap_ops.conceptmap_by_id(_snapshot(request).translator, resource_id)
+        )
 
     return router
