@@ -7,7 +7,8 @@ same framework, middleware and response class: the physical limit our ``$lookup`
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from termserver.api.app import create_app
 from termserver.api.responses import FhirResponse
@@ -34,6 +35,14 @@ router = APIRouter()
 @router.get("/bench/constant")
 async def constant() -> FhirResponse:
     return FhirResponse(CONSTANT)
+
+
+@router.get("/bench/lookup-threadpool")
+async def lookup_threadpool(request: Request) -> FhirResponse:
+    """The real $lookup, run in the threadpool as the heavy operations are: its cost there."""
+    params = OperationParams.from_query(request.query_params.multi_items())
+    vocab = request.app.state.holder.current.vocab
+    return FhirResponse(await run_in_threadpool(codesystem_ops.lookup, vocab, params))
 
 
 app.include_router(router)

@@ -79,8 +79,14 @@ DEFAULT_MAX_RESULTS = 10_000
 DEFAULT_WORKERS = 2
 DEFAULT_MAX_QUERY_BYTES = 100_000
 DEFAULT_MEMORY_LIMIT_MB = 1024
+#: Queries that may wait for a busy worker; more than that are refused at once (EngineBusy), so
+#: a burst never ties up the server's threads for the whole timeout.
+DEFAULT_MAX_QUEUED = 4
 #: How long a freshly spawned worker may take to open the store before it counts as broken.
 STARTUP_TIMEOUT = 60.0
+#: How long a query waits for a worker that is still starting (about a second when the machine
+#: is quiet) before it gets EngineBusy; the worker keeps starting for the next query.
+QUERY_STARTUP_WAIT = 15.0
 
 READ_ONLY_MESSAGE = (
     "this endpoint is read-only: SPARQL Update (INSERT, DELETE, LOAD, CLEAR, DROP, CREATE, ...) "
@@ -656,6 +662,10 @@ def _worker_process() -> None:
 _BOOT = "from termserver.sparql import _worker_process; _worker_process()"
 
 
+class _StillStarting(EngineFailure):
+    """A worker that has not finished loading the store yet (not broken, just not ready)."""
+
+
 class _Worker:
     """One worker process and the parent's end of its socket.
 
@@ -679,6 +689,7 @@ class _Worker:
         settings = (str(store_path), engine.max_results, layout.prefixes, engine.memory_mb)
         self.conn.send((*settings, engine.timeout))
         self.ready = False
+        self.spawned = time.monotonic()
         # start(wait=True) and a query may both wait for the same worker's handshake.
         self._handshake = threading.Lock()
 
@@ -690,7 +701,9 @@ class _Worker:
         if self.ready:
             return
         if not self.conn.poll(timeout):
-            raise EngineFailure(f"the SPARQL worker did not start within {timeout:.0f} s")
+            if time.monotonic() - self.spawned < STARTUP_TIMEOUT:
+                raise _StillStarting("the SPARQL engine is still starting; retry in a moment")
+            raise EngineFailure(f"the SPARQL worker did not start within {STARTUP_TIMEOUT:.0f} s")
         try:
             message = self.conn.recv()
         except (EOFError, OSError):
@@ -745,8 +758,9 @@ class SparqlEngine:
         workers: int = DEFAULT_WORKERS,
         max_query_bytes: int = DEFAULT_MAX_QUERY_BYTES,
         memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
-        if timeout <= 0 or max_results < 1 or workers < 1 or max_query_bytes < 1:
+        if timeout <= 0 or max_results < 1 or workers < 1 or max_query_bytes < 1 or max_queued < 0:
             raise ValueError("timeout, max_results, workers and max_query_bytes must be positive")
         self.ontology = ontology
         self.timeout = float(timeout)
@@ -754,6 +768,8 @@ class SparqlEngine:
         self.workers = int(workers)
         self.max_query_bytes = int(max_query_bytes)
         self.memory_mb = int(memory_limit_mb)
+        self.max_queued = int(max_queued)
+        self._admission = threading.BoundedSemaphore(self.workers + self.max_queued)
         self._lock = threading.Lock()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: set[_Worker] = set()
@@ -839,11 +855,24 @@ class SparqlEngine:
         everything the caller should report to the user.
         """
         request = self._check(text, accept, default_graph_uris, named_graph_uris)
-        self.start(wait=False)
+        if not self._admission.acquire(blocking=False):
+            raise EngineBusy(
+                f"{self.workers} SPARQL queries are running and {self.max_queued} waiting; "
+                "retry later"
+            )
+        try:
+            self.start(wait=False)
+            return self._run(request)
+        finally:
+            self._admission.release()
+
+    def _run(self, request: _Request) -> SparqlResult:
         worker = self._acquire()
         try:
-            worker.wait_ready(STARTUP_TIMEOUT)
+            worker.wait_ready(max(self.timeout, QUERY_STARTUP_WAIT))
             return self._ask(worker, request)
+        except _StillStarting as exc:
+            raise EngineBusy(str(exc)) from None
         except EngineFailure:
             self._replace(worker)
             raise

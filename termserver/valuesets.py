@@ -36,6 +36,7 @@ __all__ = [
     "expand",
     "load_valuesets",
     "read_valueset",
+    "same_label",
     "validate_code",
 ]
 
@@ -683,17 +684,24 @@ class _SafeRegex:
         self.where = where
         self.pattern = pattern
         self.store = ox.Store()
-        probe = f"SELECT ?ok WHERE {{ BIND(REGEX('', {_sparql_string(pattern)}) AS ?ok) }}"
-        try:
-            rows = list(self.store.query(probe))
-        except (SyntaxError, ValueError, OSError) as exc:
-            raise ValueSetError(f"invalid regex {pattern!r}: {exc}", where) from None
-        if not rows or rows[0]["ok"] is None:
+        if not self._compiles(pattern):
             raise ValueSetError(
                 f"invalid or unsupported regex {pattern!r} (backreferences and look-around "
                 "are not supported; the pattern must compile within the size limit)",
                 where,
             )
+        # Anchoring wraps the pattern; a trailing x-mode comment ("(?x)a#") would swallow the
+        # closing ")$", so then a newline ends the comment first (in x-mode it is only space).
+        wrapped = (f"^(?:{pattern})$", f"^(?:{pattern}\n)$")
+        self.anchored = next((a for a in wrapped if self._compiles(a)), wrapped[0])
+
+    def _compiles(self, pattern: str) -> bool:
+        probe = f"SELECT ?ok WHERE {{ BIND(REGEX('', {_sparql_string(pattern)}) AS ?ok) }}"
+        try:
+            rows = list(self.store.query(probe))
+        except (SyntaxError, ValueError, OSError) as exc:
+            raise ValueSetError(f"invalid regex {pattern!r}: {exc}", self.where) from None
+        return bool(rows) and rows[0]["ok"] is not None
 
     def matching(self, values: list[str]) -> set[int]:
         """Indexes of the values the pattern matches in full."""
@@ -704,7 +712,7 @@ class _SafeRegex:
             ox.Quad(ox.NamedNode(f"urn:x-termserver:{i}"), pred, ox.Literal(v))
             for i, v in enumerate(values)
         )
-        anchored = _sparql_string(f"^(?:{self.pattern})$")
+        anchored = _sparql_string(self.anchored)
         query = f"SELECT ?i WHERE {{ ?i <{pred.value}> ?v FILTER(REGEX(?v, {anchored})) }}"
         prefix = len("urn:x-termserver:")
         return {int(row["i"].value[prefix:]) for row in self.store.query(query)}
@@ -797,7 +805,7 @@ def _validate(
             f"{ref} ({member.display!r}) er med i værdisættet {vs.url}",
             member,
         )
-    if _same_label(display, member):
+    if same_label(display, member):
         return ValidationResult(
             True,
             f"{ref} is in value set {vs.url} and {display!r} is a valid display",
@@ -865,7 +873,7 @@ def _not_member(
     )
 
 
-def _same_label(given: str, concept: Concept) -> bool:
+def same_label(given: str, concept: Concept) -> bool:
     """Display check that ignores case and surrounding or repeated whitespace (NBSP included)."""
     want = _label_form(given)
     labels = [concept.display, *(d.value for d in concept.designations)]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import EGENOMSORG, FFB, VASKE_SIG
+from test_fhir_hostile import DRIKKE, KLAEDE, SPISE, TEST_SYSTEM, open_slice_client
 
 FHIR_JSON = "application/fhir+json"
+slice_client = pytest.fixture(scope="module", name="slice_client")(open_slice_client)
 
 
 def params(resp) -> dict:
@@ -249,3 +251,133 @@ def test_errors_and_format_parameter_in_xml(client):
     assert root.tag == "{http://hl7.org/fhir}OperationOutcome"
     json_again = client.get("/fhir/metadata", headers={"accept": "application/fhir+json"})
     assert json_again.json()["resourceType"] == "CapabilityStatement"
+
+
+# --- review findings: semantics, search, capability ----------------------------------------------
+
+
+def test_validate_code_display_check_is_exact_but_for_case_and_spaces(client):
+    def result(display: str) -> bool:
+        query = {"url": FFB, "code": VASKE_SIG, "display": display}
+        return params(client.get("/fhir/CodeSystem/$validate-code", params=query))["result"][0]
+
+    assert result("  VASKE\u00a0 sig ")
+    assert not result("Vaaske sig")  # the search normaliser took this for a typo of the label
+    assert not result("Vaske")
+
+
+def test_validate_code_refuses_url_and_system_that_disagree(client):
+    r = client.get(
+        "/fhir/CodeSystem/$validate-code",
+        params={"url": FFB, "system": "http://fhir.kl.dk/term/CodeSystem/FBOE", "code": VASKE_SIG},
+    )
+    assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["url"]
+
+
+def test_validate_code_refuses_a_coding_whose_code_is_not_a_string(client):
+    cc = {"coding": [{"system": FFB, "code": 42}]}
+    r = client.post("/fhir/CodeSystem/$validate-code", json=body(codeableConcept=cc))
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["codeableConcept.coding[0].code"]
+
+
+def test_validate_code_of_an_unknown_system_is_200_false_with_a_message(client):
+    r = client.get("/fhir/CodeSystem/$validate-code", params={"url": "urn:x:nope", "code": "a"})
+    assert r.status_code == 200
+    p = params(r)
+    assert p["result"] == [False] and "unknown code system" in p["message"][0]
+
+
+def test_validate_code_of_a_retired_code_is_true_inactive_and_names_the_replacement(
+    slice_client,
+):
+    r = slice_client.get(
+        "/fhir/CodeSystem/$validate-code", params={"url": TEST_SYSTEM, "code": SPISE}
+    )
+    p = params(r)
+    assert p["result"] == [True] and p["inactive"] == [True]
+    assert "retired" in p["message"][0] and DRIKKE in p["message"][0]
+    assert "'Drikke'" in p["message"][0]
+
+
+def test_validate_code_of_a_deprecated_code_is_true_with_a_warning(slice_client):
+    query = {"url": TEST_SYSTEM, "code": KLAEDE}
+    p = params(slice_client.get("/fhir/CodeSystem/$validate-code", params=query))
+    assert p["result"] == [True] and "inactive" not in p
+    assert "deprecated" in p["message"][0]
+
+
+def test_lookup_property_filter_limits_what_comes_back(client):
+    query = [("system", FFB), ("code", VASKE_SIG), ("property", "parent")]
+    p = params(client.get("/fhir/CodeSystem/$lookup", params=query))
+    assert [prop["code"] for prop in p["property"]] == ["parent"]
+    assert "designation" not in p and "definition" not in p
+    query += [("property", "designation"), ("property", "definition")]
+    p = params(client.get("/fhir/CodeSystem/$lookup", params=query))
+    assert p["designation"][0]["value"] == "Vaske sig" and p["definition"]
+
+
+def test_lookup_replaced_by_and_inactive_of_a_retired_code(slice_client):
+    query = [("system", TEST_SYSTEM), ("code", SPISE), ("property", "replacedBy")]
+    query.append(("property", "inactive"))
+    p = params(slice_client.get("/fhir/CodeSystem/$lookup", params=query))
+    assert {prop["code"]: prop["value"] for prop in p["property"]} == {
+        "replacedBy": DRIKKE,
+        "inactive": True,
+    }
+
+
+def test_lookup_display_language_picks_the_designation_in_that_language(slice_client):
+    query = {"system": TEST_SYSTEM, "code": VASKE_SIG, "displayLanguage": "en"}
+    p = params(slice_client.get("/fhir/CodeSystem/$lookup", params=query))
+    assert p["display"] == ["Washing oneself"]
+    assert {"language": "en", "value": "Washing oneself"} in p["designation"]
+
+
+def test_subsumes_with_codings_a_and_b(client):
+    a = {"system": FFB, "code": EGENOMSORG}
+    b = {"system": FFB, "code": VASKE_SIG}
+    r = client.post("/fhir/CodeSystem/$subsumes", json=body(codingA=a, codingB=b))
+    assert params(r)["outcome"] == ["subsumes"]
+    other = {"system": "http://fhir.kl.dk/term/CodeSystem/FBOE", "code": VASKE_SIG}
+    r = client.post("/fhir/CodeSystem/$subsumes", json=body(codingA=a, codingB=other))
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("resource", ["CodeSystem", "ValueSet", "ConceptMap"])
+def test_search_by_name_is_case_insensitive_starts_with(client, resource):
+    every = client.get(f"/fhir/{resource}").json()
+    name = every["entry"][0]["resource"]["name"]
+    prefix = name[: max(3, len(name) // 2)].swapcase()
+    found = client.get(f"/fhir/{resource}", params={"name": prefix}).json()
+    names = [e["resource"]["name"] for e in found["entry"]]
+    assert name in names
+    assert all(n.casefold().startswith(prefix.casefold()) for n in names)
+    assert client.get(f"/fhir/{resource}", params={"name": name[1:]}).json()["total"] < len(
+        every["entry"]
+    ) or not name[1:].casefold().startswith(name.casefold())
+
+
+@pytest.mark.parametrize("resource", ["CodeSystem", "ValueSet", "ConceptMap"])
+def test_search_summary_count_paging_and_elements_work_alike(client, resource):
+    total = client.get(f"/fhir/{resource}", params={"_summary": "true"}).json()["total"]
+    assert total >= 2
+    counted = client.get(f"/fhir/{resource}", params={"_summary": "count"}).json()
+    assert counted == {"resourceType": "Bundle", "type": "searchset", "total": total}
+    first = client.get(f"/fhir/{resource}", params={"_count": 1, "_summary": "true"}).json()
+    assert first["total"] == total and len(first["entry"]) == 1
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = client.get(following.removeprefix("http://testserver")).json()
+    assert len(second["entry"]) == 1
+    assert second["entry"][0]["fullUrl"] != first["entry"][0]["fullUrl"]
+    trimmed = client.get(f"/fhir/{resource}", params={"_elements": "url,name"}).json()
+    for entry in trimmed["entry"]:
+        assert set(entry["resource"]) <= {"resourceType", "id", "meta", "url", "name"}
+        assert entry["resource"]["meta"]["tag"][0]["code"] == "SUBSETTED"
+    assert client.get(f"/fhir/{resource}", params={"_elements": "a<b"}).status_code == 400
+
+
+def test_capability_statement_dates_from_the_content_and_offers_xml(client):
+    cap = client.get("/fhir/metadata").json()
+    assert cap["date"] == "2025-05-30"  # the newest dated release (CareSocialCodes, LTT)
+    assert "application/fhir+xml" in cap["format"]

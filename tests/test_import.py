@@ -314,3 +314,22 @@ def test_provenance_fields_survive_the_turtle_round_trip(tmp_path):
     back = read_turtle(path)
     assert back.scheme == scheme
     assert back.concepts == concepts
+
+
+@pytest.mark.parametrize(
+    ("version", "words"),
+    [
+        ("2024\x000530", "printable"),
+        ("9" * 300, "at most 64"),
+        ("2024\\05", "printable"),
+        ("../../etc", "printable"),
+    ],
+    ids=["nul-byte", "too-long", "backslash", "path"],
+)
+def test_unusable_version_is_refused_at_dollar_version(tmp_path, ffb_slice, version, words):
+    ffb_slice["version"] = version
+    src = write_json(tmp_path / "cs.json", ffb_slice)
+    with pytest.raises(SourceError) as err:
+        import_codesystem(src, tmp_path / "out")
+    assert err.value.location == "$.version" and words in err.value.message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
-from conftest import VASKE_SIG
+from conftest import EGENOMSORG, VASKE_SIG
 from rdflib import Graph, URIRef
 from rdflib.namespace import SKOS
+from test_fhir_hostile import SLASH_CODE, open_slice_client
 
 from termserver.formats import BY_MEDIA_TYPE, negotiate
 
 IRI = f"https://w3id.org/ffb-termserver/ffb/{VASKE_SIG}"
 PATH = f"/id/ffb/{VASKE_SIG}"
+slice_client = pytest.fixture(scope="module", name="slice_client")(open_slice_client)
 
 
 @pytest.mark.parametrize(
@@ -65,9 +68,27 @@ def test_unknown_iri_is_404_and_unacceptable_format_is_406(client):
     assert client.get(PATH, params={"format": "exe"}).status_code == 400
 
 
-def test_html_page_escapes_content(client):
-    r = client.get(PATH, headers={"accept": "text/html"})
-    assert "<script" not in r.text
+def test_html_page_escapes_content(slice_client):
+    # Egenomsorg's label holds a <script> element in the test vocabulary; Vaske sig's page shows
+    # it in the path to the top, Egenomsorg's own page in the title and heading.
+    for code in (VASKE_SIG, EGENOMSORG):
+        r = slice_client.get(f"/id/testslice/{code}", headers={"accept": "text/html"})
+        assert r.status_code == 200
+        assert "<script" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+
+
+def test_a_code_with_a_slash_resolves_and_is_linked_as_one_segment(slice_client):
+    quoted = quote(SLASH_CODE, safe="")
+    r = slice_client.get(f"/id/testslice/{quoted}", params={"format": "json"})
+    assert r.status_code == 200 and r.json()["code"] == SLASH_CODE
+    parent = slice_client.get("/id/testslice/d1495b2c-1452-4e49-8dbe-8193af5d8823")
+    assert f'href="/id/testslice/{quoted}"' in parent.text
+
+
+def test_not_acceptable_body_has_no_empty_where(client):
+    r = client.get(PATH, headers={"accept": "image/png"})
+    assert r.status_code == 406
+    assert set(r.json()) == {"error", "message"}
 
 
 def test_negotiation_honours_q_values():

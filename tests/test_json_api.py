@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import pytest
 from conftest import EGENOMSORG, FFB, FFB_TILSTANDE, KL_SCHEMES, LOCAL_SCHEMES, VASKE_SIG
+from test_fhir_hostile import SLASH_CODE, open_slice_client
+
+slice_client = pytest.fixture(scope="module", name="slice_client")(open_slice_client)
 
 
 def test_schemes_lists_every_scheme_with_versions(client):
@@ -88,3 +94,12 @@ def test_concept_tells_its_ffb_kind_from_the_owl_model(client):
     assert demens["kinds"][0]["label"]["da"] == "Målgruppe"
     fsiii = client.get("/api/search", params={"q": "vaske sig", "scheme": "fsiii"}).json()[0]
     assert client.get(f"/api/concepts/fsiii/{fsiii['concept']['code']}").json()["kinds"] == []
+
+
+def test_a_code_with_a_slash_works_with_and_without_a_suffix(slice_client):
+    base = f"/api/concepts/testslice/{quote(SLASH_CODE, safe='')}"
+    assert slice_client.get(base).json()["code"] == SLASH_CODE
+    ancestors = slice_client.get(f"{base}/ancestors").json()
+    assert [a["display"] for a in ancestors][:1] == ["Mobilitet"]
+    assert slice_client.get(f"{base}/children").json() == []
+    assert slice_client.get(f"/api/concepts/testslice/{SLASH_CODE}").json()["code"] == SLASH_CODE

@@ -485,6 +485,45 @@ def test_timeout_with_a_single_worker_replaces_it():
         assert engine.query("ASK { ?s ?p ?o }").form == "ask"
 
 
+@pytest.fixture()
+def one_worker_http(vocab) -> Iterator[TestClient]:
+    """/sparql served by a single worker that lets one more query wait for it."""
+    app = create_app(Snapshot(vocab=vocab, release="test"))
+    app.state.sparql = SparqlEngine(ONTOLOGY, timeout=1, workers=1, max_queued=1)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.state.sparql.start()
+        yield c
+
+
+def test_the_query_right_after_a_timeout_is_answered_by_the_replacement_worker(one_worker_http):
+    assert error_of(one_worker_http.get("/sparql", params={"query": ENDLESS}), 503)
+    started = time.monotonic()
+    assert ask(one_worker_http, "ASK { ?s ?p ?o }")
+    assert time.monotonic() - started < 5
+
+
+def test_queries_beyond_the_workers_and_the_queue_get_503_at_once(one_worker_http):
+    results: list[int] = []
+
+    def slow() -> None:
+        results.append(one_worker_http.get("/sparql", params={"query": ENDLESS}).status_code)
+
+    running = [threading.Thread(target=slow) for _ in range(2)]  # one runs, one waits
+    for t in running:
+        t.start()
+    time.sleep(0.3)
+    try:
+        started = time.monotonic()
+        response = one_worker_http.get("/sparql", params={"query": "ASK { ?s ?p ?o }"})
+        assert time.monotonic() - started < 0.5
+        body = error_of(response, 503)
+        assert body["error"] == "busy" and response.headers["Retry-After"]
+    finally:
+        for t in running:
+            t.join()
+    assert results.count(503) == 2  # the running query timed out; the waiting one too, or busy
+
+
 def test_engine_refuses_updates_without_http():
     with SparqlEngine(ONTOLOGY, workers=1) as engine, pytest.raises(UpdateRefused):
         engine.query("DROP ALL")

@@ -1,58 +1,88 @@
-"""``/fhir``: FHIR R4 terminology services (JSON), GET and POST for every operation."""
+"""``/fhir``: FHIR R4 terminology services (JSON, XML by the middleware), GET and POST."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
 
-from termserver.api.responses import FhirResponse
+from termserver.api.responses import FhirResponse, read_body
 from termserver.api.state import Snapshot
 from termserver.fhir import codesystem_ops, conceptmap_ops, valueset_ops
-from termserver.fhir.outcome import FhirError, bad_request, not_found
-from termserver.fhir.params import OperationParams
+from termserver.fhir.outcome import FhirError, bad_request, not_found, operation_outcome
+from termserver.fhir.params import OperationParams, check_depth
 from termserver.fhir.resources import (
+    SUBSETTED,
     capability_statement,
     codesystem_id,
     codesystem_resource,
     searchset,
     terminology_capabilities,
 )
+from termserver.fhir.xml import format_choice
 
 MAX_BODY = 1_000_000
+MAX_PAGE = 1000
+JSON_TYPES = ("application/fhir+json", "application/json")
 OPERATIONS = {
     "CodeSystem": ["lookup", "validate-code", "subsumes"],
     "ValueSet": ["expand", "validate-code"],
     "ConceptMap": ["translate"],
 }
+# Operations whose cost grows with the request (value set rules, filters, paging) run in the
+# threadpool so the event loop keeps answering; the cheap ones stay on the loop, where they are
+# faster (bench/RESULTS.md, "Threadpool or event loop").
+THREADED = {("ValueSet", "expand"), ("ValueSet", "validate-code")}
+SEARCH_PARAMS = ("url", "version", "name", "title", "status")
+SEARCH_CONTROLS = ("_summary", "_elements", "_count", "_offset", "_format", "_pretty")
+_ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def _snapshot(request: Request) -> Snapshot:
     return request.app.state.holder.current
 
 
-async def read_json_body(request: Request, limit: int = MAX_BODY) -> Any:
-    """The request body as JSON; 413 when too large, 400 when not JSON."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise FhirError(413, "too-costly", f"request body larger than {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise FhirError(413, "too-costly", f"request body larger than {limit} bytes")
+def _check_format(request: Request) -> None:
+    value = request.query_params.get("_format")
+    if value is not None and format_choice(value) is None:
+        raise bad_request(
+            f"unknown _format {value!r} (use json, xml, application/fhir+json or "
+            "application/fhir+xml)",
+            "_format",
+        )
+
+
+async def read_json_body(request: Request) -> Any:
+    """The request body as JSON: 415 unless JSON, 413 when too large, 400 when not JSON or
+    nested deeper than any Parameters resource."""
+    ctype = request.headers.get("content-type")
+    if ctype is not None and ctype.split(";")[0].strip().lower() not in JSON_TYPES:
+        raise FhirError(
+            415,
+            "not-supported",
+            f"unsupported content type {ctype!r}; send a Parameters resource as "
+            "application/fhir+json",
+        )
+    body = await read_body(request, MAX_BODY, lambda m: FhirError(413, "too-costly", m))
     if not body.strip():
         raise bad_request("the request body is empty; expected a Parameters resource")
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"the request body is not valid JSON: {exc}") from None
+    check_depth(doc)
+    return doc
 
 
 async def operation_params(request: Request) -> OperationParams:
     """Parameters from the query string (GET) or a Parameters body (POST)."""
+    _check_format(request)
     if request.method == "POST":
         params = OperationParams.from_body(await read_json_body(request))
         query = OperationParams.from_query(request.query_params.multi_items())
@@ -62,11 +92,14 @@ async def operation_params(request: Request) -> OperationParams:
     return OperationParams.from_query(request.query_params.multi_items())
 
 
-def _operation(fn: Callable[[Any, OperationParams], dict], on: str) -> Callable:
+def _operation(fn: Callable[[Any, OperationParams], dict], on: str, threaded: bool) -> Callable:
     async def endpoint(request: Request) -> FhirResponse:
         snap = _snapshot(request)
         target = {"ValueSet": snap.valuesets, "ConceptMap": snap.translator}.get(on, snap.vocab)
-        return FhirResponse(fn(target, await operation_params(request)))
+        params = await operation_params(request)
+        if threaded:
+            return FhirResponse(await run_in_threadpool(fn, target, params))
+        return FhirResponse(fn(target, params))
 
     endpoint.__doc__ = fn.__doc__
     return endpoint
@@ -77,7 +110,7 @@ def add_operation(router: APIRouter, resource: str, name: str, fn: Callable) -> 
     for method in ("GET", "POST"):
         router.add_api_route(
             f"/{resource}/${name}",
-            _operation(fn, resource),
+            _operation(fn, resource, (resource, name) in THREADED),
             methods=[method],
             summary=f"{resource}/${name} ({method})",
             operation_id=f"{resource}_{name.replace('-', '_')}_{method.lower()}",
@@ -85,17 +118,105 @@ def add_operation(router: APIRouter, resource: str, name: str, fn: Callable) -> 
         )
 
 
-def _search_params(request: Request, *allowed: str):
-    """The query parameters of a search; 400 for any this server does not support."""
-    q = request.query_params
-    for key in q:
-        if key not in allowed:
-            raise bad_request(f"unsupported search parameter '{key}'", key)
-    return q
-
-
 def _base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+# One candidate: the fields searched on, and a builder of the resource (summary or whole).
+Candidate = tuple[dict[str, Any], Callable[[bool], dict[str, Any]]]
+
+
+def _starts_with(value: str | None, prefix: str) -> bool:
+    return (value or "").casefold().startswith(prefix.casefold())
+
+
+def _subsetted(res: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(res.get("meta") or {})
+    tags = list(meta.get("tag", []))
+    if SUBSETTED not in tags:
+        meta["tag"] = [*tags, SUBSETTED]
+    return res | {"meta": meta}
+
+
+def _summary_of(res: dict[str, Any], *dropped: str) -> dict[str, Any]:
+    return _subsetted({k: v for k, v in res.items() if k not in dropped})
+
+
+def _search(request: Request, candidates: list[Candidate]) -> FhirResponse:
+    """A searchset over ``candidates``, the same for every resource type.
+
+    ``url``, ``version``, ``status``: exact; ``name``, ``title``: case-insensitive starts-with
+    (FHIR string search); ``_summary`` (true, false, data, count), ``_elements``, and paging
+    with ``_count`` and ``_offset``.
+    """
+    for key in request.query_params:
+        if key not in SEARCH_PARAMS + SEARCH_CONTROLS:
+            raise bad_request(f"unsupported search parameter '{key}'", key)
+    q = OperationParams.from_query(request.query_params.multi_items())
+    _check_format(request)
+    wanted = {name: q.str(name) for name in SEARCH_PARAMS}
+    summary = q.str("_summary") or "false"
+    if summary not in ("true", "false", "data", "count"):
+        raise bad_request(f"_summary={summary!r} is not supported (true, false, data, count)")
+    count = q.int("_count", default=MAX_PAGE, maximum=MAX_PAGE)
+    offset = q.int("_offset", default=0, maximum=1_000_000) or 0
+    elements = [e.strip() for e in (q.str("_elements") or "").split(",") if e.strip()]
+    for e in elements:
+        if not _ELEMENT_NAME.fullmatch(e):
+            raise bad_request(f"_elements: {e!r} is not an element name", "_elements")
+    found = [
+        build
+        for fields, build in candidates
+        if all(
+            value is None
+            or (
+                _starts_with(fields.get(name), value)
+                if name in ("name", "title")
+                else fields.get(name) == value
+            )
+            for name, value in wanted.items()
+        )
+    ]
+    base = _base_url(request)
+    if summary == "count" or count == 0:
+        return FhirResponse(searchset([], base, total=len(found)))
+    page = [build(summary == "true") for build in found[offset : offset + count]]
+    if elements:
+        keep = {"resourceType", "id", "meta", *elements}
+        page = [_subsetted({k: v for k, v in r.items() if k in keep}) for r in page]
+    links = [{"relation": "self", "url": str(request.url)}]
+    if offset + count < len(found):
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
+        url = f"{base}/{request.url.path.rsplit('/', 1)[-1]}?{urlencode(query)}"
+        links.append({"relation": "next", "url": f"{url}&_offset={offset + count}"})
+    return FhirResponse(searchset(page, base, total=len(found), links=links))
+
+
+def _method_refuser(routes: list) -> Callable:
+    """The endpoint for every method no ``/fhir`` route serves: 405 (FHIR ``not-supported``)
+    naming the methods the path does serve, or 404 when no route has that path."""
+
+    async def refuse(request: Request) -> FhirResponse:
+        allowed: set[str] = set()
+        for route in routes:
+            if route.endpoint is not refuse and route.matches(request.scope)[0] is Match.PARTIAL:
+                allowed |= set(route.methods or ())
+        path = request.url.path
+        if not allowed:
+            outcome = operation_outcome("error", "not-found", f"no FHIR endpoint at {path}")
+            return FhirResponse(outcome, status_code=404)
+        methods = ", ".join(sorted(allowed))
+        outcome = operation_outcome(
+            "error",
+            "not-supported",
+            f"{request.method} is not supported on {path} (this server is read-only; use "
+            f"{methods})",
+        )
+        return FhirResponse(outcome, status_code=405, headers={"Allow": methods})
+
+    return refuse
 
 
 def build_router() -> APIRouter:
@@ -118,48 +239,33 @@ def build_router() -> APIRouter:
         "/metadata", summary="CapabilityStatement (mode=terminology: TerminologyCapabilities)"
     )
     async def metadata(request: Request, mode: str | None = None) -> FhirResponse:
+        _check_format(request)
+        vocab = _snapshot(request).vocab
         if mode == "terminology":
-            return FhirResponse(terminology_capabilities(_snapshot(request).vocab))
+            return FhirResponse(terminology_capabilities(vocab))
         if mode not in (None, "full", "normative"):
             raise bad_request(f"unknown mode {mode!r} (use terminology, full or normative)", "mode")
-        return FhirResponse(capability_statement(_base_url(request), OPERATIONS))
+        return FhirResponse(capability_statement(vocab, _base_url(request), OPERATIONS))
 
-    @router.get("/CodeSystem", summary="Search code systems by url, version, name, status")
+    @router.get("/CodeSystem", summary="Search code systems by url, version, name, title, status")
     async def search_codesystems(request: Request) -> FhirResponse:
         vocab = _snapshot(request).vocab
-        q = _search_params(
-            request,
-            "url",
-            "version",
-            "name",
-            "status",
-            "_summary",
-            "_format",
-            "_elements",
-            "_count",
-        )
-        summary = q.get("_summary") in ("true", "count")
-        found = []
-        for system in vocab.systems():
-            for meta in vocab.versions(system):
-                if q.get("url") and q["url"] != meta.system:
-                    continue
-                if q.get("version") and q["version"] != meta.version:
-                    continue
-                if q.get("name") and q["name"].lower() not in (
-                    meta.name.lower(),
-                    (meta.title or "").lower(),
-                ):
-                    continue
-                if q.get("status") and q["status"] != meta.status:
-                    continue
-                found.append(codesystem_resource(vocab, meta, summary=summary))
-        return FhirResponse(searchset(found, _base_url(request)))
+        candidates: list[Candidate] = [
+            (
+                {"url": m.system, "version": m.version, "name": m.name, "title": m.title}
+                | {"status": m.status},
+                lambda summary, m=m: codesystem_resource(vocab, m, summary=summary),
+            )
+            for system in vocab.systems()
+            for m in vocab.versions(system)
+        ]
+        return _search(request, candidates)
 
     @router.get(
         "/CodeSystem/{resource_id}", summary="Read one code system release (id: scheme-version)"
     )
     async def read_codesystem(request: Request, resource_id: str) -> FhirResponse:
+        _check_format(request)
         vocab = _snapshot(request).vocab
         for system in vocab.systems():
             for meta in vocab.versions(system):
@@ -167,50 +273,46 @@ def build_router() -> APIRouter:
                     return FhirResponse(codesystem_resource(vocab, meta))
         raise not_found(f"no CodeSystem with id {resource_id!r}")
 
-    @router.get("/ValueSet", summary="Search value sets by url, version, name, status")
+    @router.get("/ValueSet", summary="Search value sets by url, version, name, title, status")
     async def search_valuesets(request: Request) -> FhirResponse:
-        index = _snapshot(request).valuesets
-        q = _search_params(
-            request, "url", "version", "name", "status", "title", "_summary", "_format", "_count"
-        )
-        found = [
-            valueset_ops.valueset_resource(vs)
-            for vs in index.definitions()
-            if (not q.get("url") or q["url"] == vs.url)
-            and (not q.get("version") or q["version"] == vs.version)
-            and (not q.get("name") or q["name"].lower() == vs.name.lower())
-            and (not q.get("title") or q["title"].lower() in (vs.title or "").lower())
-            and (not q.get("status") or q["status"] == vs.status)
-        ]
-        return FhirResponse(searchset(found, _base_url(request)))
+        candidates: list[Candidate] = []
+        for vs in _snapshot(request).valuesets.definitions():
+            res = valueset_ops.valueset_resource(vs)
+            candidates.append(
+                (res, lambda summary, res=res: _summary_of(res, "compose") if summary else res)
+            )
+        return _search(request, candidates)
 
     @router.get("/ValueSet/{resource_id}", summary="Read one value set definition (id: its name)")
     async def read_valueset(request: Request, resource_id: str) -> FhirResponse:
+        _check_format(request)
         for vs in _snapshot(request).valuesets.definitions():
-            if valueset_ops.valueset_resource(vs)["id"] == resource_id:
-                return FhirResponse(valueset_ops.valueset_resource(vs))
+            res = valueset_ops.valueset_resource(vs)
+            if res["id"] == resource_id:
+                return FhirResponse(res)
         raise not_found(f"no ValueSet with id {resource_id!r}")
 
-    @router.get("/ConceptMap", summary="Search mapping sets by url, version, name, status")
+    @router.get("/ConceptMap", summary="Search mapping sets by url, version, name, title, status")
     async def search_conceptmaps(request: Request) -> FhirResponse:
         translator = _snapshot(request).translator
-        q = _search_params(
-            request, "url", "version", "name", "status", "title", "_summary", "_format", "_count"
-        )
-        found = [
-            cm
-            for cm in conceptmap_ops.conceptmap_resources(translator, q.get("url"))
-            if (not q.get("version") or q["version"] == cm.get("version"))
-            and (not q.get("name") or cm.get("name", "").lower().startswith(q["name"].lower()))
-            and (not q.get("title") or q["title"].lower() in cm.get("title", "").lower())
-            and (not q.get("status") or q["status"] == cm.get("status"))
+        candidates: list[Candidate] = [
+            (cm, lambda summary, cm=cm: _summary_of(cm, "group") if summary else cm)
+            for cm in conceptmap_ops.conceptmap_resources(translator)
         ]
-        return FhirResponse(searchset(found, _base_url(request)))
+        return _search(request, candidates)
 
     @router.get("/ConceptMap/{resource_id}", summary="Read one mapping set (id: its file name)")
     async def read_conceptmap(request: Request, resource_id: str) -> FhirResponse:
+        _check_format(request)
         return FhirResponse(
             conceptmap_ops.conceptmap_by_id(_snapshot(request).translator, resource_id)
         )
 
+    # Last: every other method on any /fhir path (this server never writes).
+    router.add_api_route(
+        "/{path:path}",
+        _method_refuser(router.routes),
+        methods=["POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
     return router

@@ -7,6 +7,7 @@ minimal HTML page); ``?format=ttl`` overrides the Accept header for links and cu
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -22,7 +23,8 @@ from termserver.rdf_scheme import add_concept_triples, add_scheme_triples, new_g
 from termserver.vocabulary import Vocabulary
 
 
-def _format(request: Request) -> Format:
+def _format(request: Request) -> Format | Response:
+    """The format to answer in, or the 406 response when none the client accepts is offered."""
     ext = request.query_params.get("format")
     if ext:
         fmt = BY_EXTENSION.get(ext)
@@ -34,9 +36,8 @@ def _format(request: Request) -> Format:
     fmt = negotiate(request.headers.get("accept"))
     if fmt is None:
         offered = ", ".join(f.media_type for f in FORMATS)
-        raise FhirError(
-            406, "not-supported", f"cannot answer in the requested format; offered: {offered}"
-        )
+        message = f"cannot answer in the requested format; offered: {offered}"
+        return JsonResponse({"error": "not-supported", "message": message}, status_code=406)
     return fmt
 
 
@@ -59,17 +60,20 @@ def _page(title: str, rows: list[tuple[str, str]], links: list[tuple[str, str]])
 
 def _alternates(path: str) -> list[tuple[str, str]]:
     return [
-        (f.extension.upper(), f"{path}?format={f.extension}")
+        (f.extension.upper(), f"{quote(path)}?format={f.extension}")
         for f in FORMATS
         if f.extension != "html"
     ]
 
 
+def _link(scheme: str, c: Concept) -> str:
+    """A link to a concept's page; the code is one path segment even when it holds '/'."""
+    href = f"/id/{quote(scheme, safe='')}/{quote(c.code, safe='')}"
+    return f'<a href="{escape(href)}">{escape(c.display.strip())}</a>'
+
+
 def _concept_page(vocab: Vocabulary, c: Concept, path: str) -> Response:
-    crumbs = " › ".join(
-        f'<a href="/id/{escape(c.scheme)}/{escape(p.code)}">{escape(p.display.strip())}</a>'
-        for p in vocab.path_to_top(c)
-    )
+    crumbs = " › ".join(_link(c.scheme, p) for p in vocab.path_to_top(c))
     rows = [
         ("Kode", escape(c.code)),
         ("System", escape(c.system)),
@@ -84,10 +88,7 @@ def _concept_page(vocab: Vocabulary, c: Concept, path: str) -> Response:
         rows.append(
             (
                 "Underbegreber",
-                ", ".join(
-                    f'<a href="/id/{escape(c.scheme)}/{escape(k.code)}">{escape(k.display)}</a>'
-                    for k in kids
-                ),
+                ", ".join(_link(c.scheme, k) for k in kids),
             )
         )
     return _page(c.display.strip(), rows, _alternates(path))
@@ -110,6 +111,8 @@ def build_router() -> APIRouter:
         vocab = vocab_of(request)
         meta = scheme_meta(vocab, scheme, version)
         fmt = _format(request)
+        if isinstance(fmt, Response):
+            return fmt
         tops = [c for c in vocab.concepts(meta.system, meta.version) if not c.parents]
         if fmt.rdflib_name:
             g = new_graph(meta)
@@ -129,10 +132,7 @@ def build_router() -> APIRouter:
             ("Kilde", escape(meta.source or "—")),
             (
                 "Topbegreber",
-                ", ".join(
-                    f'<a href="/id/{escape(scheme)}/{escape(c.code)}">{escape(c.display)}</a>'
-                    for c in tops
-                ),
+                ", ".join(_link(meta.scheme, c) for c in tops),
             ),
         ]
         return _page(meta.title or meta.name, rows, _alternates(request.url.path))
@@ -145,7 +145,8 @@ def build_router() -> APIRouter:
     async def scheme_version(request: Request, scheme: str, version: str) -> Response:
         return scheme_answer(request, scheme, version)
 
-    @r.get("/{scheme}/{code}", summary="A concept (newest release unless ?version=)")
+    # {code:path}: a code may hold '/' (sent as %2F, which the server decodes before routing).
+    @r.get("/{scheme}/{code:path}", summary="A concept (newest release unless ?version=)")
     async def concept(
         request: Request, scheme: str, code: str, version: str | None = None
     ) -> Response:
@@ -157,6 +158,8 @@ def build_router() -> APIRouter:
                 f"no concept {iris.concept_iri(scheme, code)} in version {meta.version}", "code"
             )
         fmt = _format(request)
+        if isinstance(fmt, Response):
+            return fmt
         if fmt.rdflib_name:
             g = new_graph(meta)
             add_concept_triples(g, meta, c)

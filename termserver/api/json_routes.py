@@ -210,19 +210,7 @@ def build_router() -> APIRouter:
         return JsonResponse(concept_json(vocab, c, kinds))
 
     @r.get(
-        "/concepts/{scheme}/{code}",
-        response_model=ConceptOut,
-        summary="A concept by scheme and code",
-    )
-    async def concept(
-        request: Request, scheme: str, code: str, version: str | None = None
-    ) -> JsonResponse:
-        snap = request.app.state.holder.current
-        c = _concept(snap.vocab, _system(snap.vocab, scheme), code, version)
-        return JsonResponse(concept_json(snap.vocab, c, snap.kinds))
-
-    @r.get(
-        "/concepts/{scheme}/{code}/children",
+        "/concepts/{scheme}/{code:path}/children",
         response_model=list[ConceptRef],
         summary="Direct narrower concepts",
     )
@@ -234,7 +222,7 @@ def build_router() -> APIRouter:
         return JsonResponse([_ref(k) for k in vocab.children(c)])
 
     @r.get(
-        "/concepts/{scheme}/{code}/ancestors",
+        "/concepts/{scheme}/{code:path}/ancestors",
         response_model=list[ConceptRef],
         summary="All broader concepts, nearest first",
     )
@@ -246,7 +234,7 @@ def build_router() -> APIRouter:
         return JsonResponse([_ref(a) for a in vocab.ancestors(c)])
 
     @r.get(
-        "/concepts/{scheme}/{code}/descendants",
+        "/concepts/{scheme}/{code:path}/descendants",
         response_model=list[ConceptRef],
         summary="All narrower concepts",
     )
@@ -260,6 +248,19 @@ def build_router() -> APIRouter:
         vocab = _vocab(request)
         c = _concept(vocab, _system(vocab, scheme), code, version)
         return JsonResponse([_ref(d) for d in vocab.descendants(c)[:limit]])
+
+    # After the suffix routes: {code:path} takes codes with '/', so it would swallow them.
+    @r.get(
+        "/concepts/{scheme}/{code:path}",
+        response_model=ConceptOut,
+        summary="A concept by scheme and code",
+    )
+    async def concept(
+        request: Request, scheme: str, code: str, version: str | None = None
+    ) -> JsonResponse:
+        snap = request.app.state.holder.current
+        c = _concept(snap.vocab, _system(snap.vocab, scheme), code, version)
+        return JsonResponse(concept_json(snap.vocab, c, snap.kinds))
 
     @r.get(
         "/subsumes", summary="Is A subsumed by B? (equivalent, subsumes, subsumed-by, not-subsumed)"

@@ -26,7 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from termserver.api.responses import JsonResponse
+from termserver.api.responses import JsonResponse, read_body
 from termserver.sparql import (
     READ_ONLY_MESSAGE,
     EngineBusy,
@@ -103,18 +103,6 @@ def error_response(exc: SparqlError) -> JsonResponse:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise QueryTooLarge(f"the request body is over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise QueryTooLarge(f"the request body is over {limit} bytes")
-    return bytes(body)
-
-
 def _decode(body: bytes) -> str:
     try:
         return body.decode("utf-8")
@@ -133,11 +121,11 @@ async def _params(request: Request, engine: SparqlEngine) -> list[tuple[str, str
     if media_type == QUERY_TYPE:
         if any(name == "query" for name, _ in params):
             raise InvalidRequest("with application/sparql-query, send the query as the body only")
-        body = await _read_body(request, engine.max_query_bytes)
+        body = await read_body(request, engine.max_query_bytes, QueryTooLarge)
         return [*params, ("query", _decode(body))]
     if media_type == FORM_TYPE:
         # Percent-encoding can triple a query's size; the engine checks the decoded size.
-        body = await _read_body(request, 3 * engine.max_query_bytes + 4096)
+        body = await read_body(request, 3 * engine.max_query_bytes + 4096, QueryTooLarge)
         return params + parse_qsl(_decode(body), keep_blank_values=True)
     raise _Unsupported(media_type)
 

@@ -7,11 +7,22 @@ from typing import Any
 from termserver.errors import UnknownConceptError
 from termserver.fhir.outcome import bad_request, not_found
 from termserver.fhir.params import Coding, OperationParams
-from termserver.model import Concept
-from termserver.search import normalize
+from termserver.fhir.resources import designation_json, display_designation, property_value
+from termserver.model import DEPRECATED, Concept
+from termserver.valuesets import same_label
 from termserver.vocabulary import Vocabulary
 
-LOOKUP_PROPERTIES = ("parent", "child", "inactive", "status", "definition", "notSelectable")
+#: What $lookup returns when the request names no ``property``; each can also be asked for.
+LOOKUP_PROPERTIES = (
+    "definition",
+    "designation",
+    "parent",
+    "child",
+    "inactive",
+    "status",
+    "notSelectable",
+    "replacedBy",
+)
 
 
 def _param(name: str, key: str, value: Any) -> dict[str, Any]:
@@ -28,9 +39,10 @@ def _check_system(vocab: Vocabulary, system: str | None, version: str | None, wh
     return system
 
 
-def _coding_from(
+def coding_from(
     params: OperationParams, code_name: str = "code", coding_name: str = "coding"
 ) -> Coding:
+    """The coding an operation is about: ``code`` (+ system, version, display) or a Coding."""
     coding = params.coding(coding_name)
     code = params.str(code_name)
     if coding is not None and code is not None:
@@ -46,7 +58,7 @@ def _coding_from(
 
 def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
     """$lookup: display, designations, definition, hierarchy and status of one code."""
-    c = _coding_from(params)
+    c = coding_from(params)
     version = c.version or params.str("version")
     system = _check_system(vocab, c.system, version, "system")
     if not c.code:
@@ -54,7 +66,8 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
     concept = vocab.get(system, c.code, version)
     if concept is None:
         raise not_found(vocab_message(vocab, system, c.code, version), "code")
-    wanted = set(params.all("property")) or set(LOOKUP_PROPERTIES)
+    asked = set(params.strings("property"))
+    wanted = asked or set(LOOKUP_PROPERTIES)
     language = params.str("displayLanguage")
     rel = vocab.release(system, concept.version)
     out: list[dict[str, Any]] = [
@@ -66,9 +79,9 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
         out.append(_param("systemTitle", "valueString", rel.title))
     if concept.definition and "definition" in wanted:
         out.append(_param("definition", "valueString", concept.definition))
-    out.append(_designation(concept.display, concept.language, None))
-    for d in concept.designations:
-        out.append(_designation(d.value, d.language, d))
+    if "designation" in wanted:
+        for d in (display_designation(concept), *concept.designations):
+            out.append({"name": "designation", "part": _designation_parts(d)})
     props: list[tuple[str, str, Any]] = []
     if "parent" in wanted:
         props += [("parent", "valueCode", p) for p in concept.parents]
@@ -80,16 +93,11 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
         props.append(("status", "valueCode", concept.status))
     if "notSelectable" in wanted and concept.not_selectable:
         props.append(("notSelectable", "valueBoolean", True))
-    for r in concept.replaced_by:
-        props.append(("replacedBy", "valueCode", r))
+    if "replacedBy" in wanted:
+        props += [("replacedBy", "valueCode", r) for r in concept.replaced_by]
     for pv in concept.properties:
-        if pv.code in wanted or not params.all("property"):
-            key = {"Coding": "valueCoding"}.get(pv.type, "value" + pv.type[0].upper() + pv.type[1:])
-            value: Any = pv.value
-            if pv.type == "Coding":
-                system_part, _, code_part = str(pv.value).partition("|")
-                value = {"system": system_part, "code": code_part}
-            props.append((pv.code, key, value))
+        if not asked or pv.code in asked:
+            props.append((pv.code, *property_value(pv)))
     for code, key, value in props:
         out.append(
             {
@@ -100,30 +108,11 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": out}
 
 
-def _designation(value: str, language: str | None, d) -> dict[str, Any]:
-    part: list[dict[str, Any]] = []
-    if language:
-        part.append(_param("language", "valueCode", language))
-    if d is not None and d.use_code:
-        use = {"code": d.use_code}
-        if d.use_system:
-            use["system"] = d.use_system
-        if d.use_display:
-            use["display"] = d.use_display
-        part.append(_param("use", "valueCoding", use))
-    elif d is None:
-        part.append(
-            _param(
-                "use",
-                "valueCoding",
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/designation-usage",
-                    "code": "display",
-                },
-            )
-        )
-    part.append(_param("value", "valueString", value))
-    return {"name": "designation", "part": part}
+def _designation_parts(d) -> list[dict[str, Any]]:
+    """A designation as $lookup's parts: the same fields as everywhere, as named values."""
+    as_json = designation_json(d)
+    kinds = {"language": "valueCode", "use": "valueCoding", "value": "valueString"}
+    return [_param(name, kinds[name], value) for name, value in as_json.items()]
 
 
 def vocab_message(vocab: Vocabulary, system: str, code: str, version: str | None) -> str:
@@ -135,22 +124,32 @@ def vocab_message(vocab: Vocabulary, system: str, code: str, version: str | None
     return f"unknown code {code!r}"
 
 
-def display_matches(concept: Concept, display: str) -> bool:
-    """A display is right when it equals the display or a designation, ignoring case and spaces."""
-    want = normalize(display)
-    return want == normalize(concept.display) or any(
-        normalize(d.value) == want for d in concept.designations
-    )
+def status_warning(vocab: Vocabulary, concept: Concept) -> str | None:
+    """For a retired or deprecated code: what to tell the client, naming any replacement."""
+    if concept.active and concept.status != DEPRECATED:
+        return None
+    repl = ", ".join(f"{r.code} '{r.display.strip()}'" for r in vocab.replacement(concept))
+    msg = f"The code {concept.code} '{concept.display.strip()}' is {concept.status}"
+    da = {"retired": "udgået", "deprecated": "frarådet"}.get(concept.status, concept.status)
+    msg += f" ({da})"
+    return msg + (f"; replaced by {repl}" if repl else "")
 
 
 def validate_code(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
-    """CodeSystem/$validate-code: is the code in the system, active, and its display right."""
-    url = params.str("url") or params.str("system")
+    """CodeSystem/$validate-code: is the code in the system, and is its display right.
+
+    A code that does not exist, or an unknown system or version, is ``result`` false with a
+    message (HTTP 200), as FHIR defines; a retired code exists, so it is true with ``inactive``
+    and a warning naming its replacement.
+    """
+    url, system = params.str("url"), params.str("system")
+    if url and system and url != system:
+        raise bad_request(f"'url' ({url}) and 'system' ({system}) name different systems", "url")
     cc = params.codeable_concept("codeableConcept")
-    codings = cc if cc is not None else [_coding_from(params)]
+    codings = cc if cc is not None else [coding_from(params)]
     if cc is not None and not codings:
         raise bad_request("codeableConcept has no coding", "codeableConcept")
-    results = [validate_coding(vocab, c, url, params.str("version")) for c in codings]
+    results = [validate_coding(vocab, c, url or system, params.str("version")) for c in codings]
     good = next((r for r in results if r["result"]), results[0])
     return {"resourceType": "Parameters", "parameter": _result_params(good)}
 
@@ -178,8 +177,8 @@ def validate_coding(
             "message": vocab_message(vocab, system, c.code, version),
             "issue": "code-invalid",
         }
-    base.update(version=concept.version, display=concept.display)
-    if c.display and not display_matches(concept, c.display):
+    base.update(version=concept.version, display=concept.display, inactive=not concept.active)
+    if c.display and not same_label(c.display, concept):
         valid = [concept.display.strip()] + [d.value for d in concept.designations]
         choices = ", ".join(f"'{v}'" for v in valid)
         msg = (
@@ -187,15 +186,7 @@ def validate_coding(
             f"(forkert visningsnavn; det gyldige er {choices})"
         )
         return {**base, "result": False, "message": msg, "issue": "invalid-display"}
-    if not concept.active:
-        repl = ", ".join(f"{r.code} '{r.display.strip()}'" for r in vocab.replacement(concept))
-        msg = f"The code {c.code} '{concept.display.strip()}' is {concept.status}"
-        msg += f"; replaced by {repl}" if repl else ""
-        return {**base, "result": False, "message": msg, "inactive": True, "issue": "code-retired"}
-    out = {**base, "result": True}
-    if concept.status == "deprecated":
-        out["message"] = f"The code {c.code} is deprecated (frarådet)"
-    return out
+    return {**base, "result": True, "message": status_warning(vocab, concept)}
 
 
 def _result_params(r: dict) -> list[dict[str, Any]]:
@@ -215,8 +206,8 @@ def _result_params(r: dict) -> list[dict[str, Any]]:
 
 def subsumes(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
     """$subsumes: equivalent, subsumes, subsumed-by or not-subsumed."""
-    a = _coding_from(params, "codeA", "codingA")
-    b = _coding_from(params, "codeB", "codingB")
+    a = coding_from(params, "codeA", "codingA")
+    b = coding_from(params, "codeB", "codingB")
     system = params.str("system") or a.system or b.system
     for c in (a, b):
         if c.system and system and c.system != system:

@@ -52,6 +52,6 @@ def not_found(diagnostics: str, expression: str | None = None) -> FhirError:
     return FhirError(404, "not-found", diagnostics, expression)
 
 
-def unprocessable(diagnostics: str, expression: str | None = None) -> FhirError:
-    """422: well-formed but cannot be processed (e.g. an expansion too large)."""
-    return FhirError(422, "processing", diagnostics, expression)
+def too_costly(diagnostics: str, expression: str | None = None) -> FhirError:
+    """422: well-formed, but more work than the server does for one request."""
+    return FhirError(422, "too-costly", diagnostics, expression)

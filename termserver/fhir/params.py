@@ -6,6 +6,7 @@ and gets a 400 OperationOutcome naming the parameter when one is missing, repeat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ _VALUE_TYPES = (
 )  # fmt: skip
 MAX_PARAMETERS = 200
 MAX_STRING = 4096
+#: Deeper JSON than any real Parameters body; orjson cannot write past 255 levels.
+MAX_DEPTH = 64
+# ASCII digits only: int() also accepts "²", "٣" and "1_0", which no FHIR integer is.
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,14 @@ class OperationParams:
         """Every value of a repeatable parameter."""
         return list(self._values.get(name, []))
 
+    def strings(self, name: str) -> list[str]:
+        """Every value of a repeatable string parameter; 400 when one is not a string."""
+        values = self.all(name)
+        for value in values:
+            if not isinstance(value, str):
+                raise bad_request(f"parameter '{name}' must be a string", name)
+        return values
+
     def str(self, name: str, *, required: bool = False) -> str | None:
         """A single string-like value."""
         value = self._single(name)
@@ -139,7 +152,7 @@ class OperationParams:
             return default
         if isinstance(value, str):
             text = value.strip()
-            if not text.lstrip("-").isdigit() or len(text) > 12:
+            if not _INTEGER.fullmatch(text):
                 raise bad_request(f"parameter '{name}' must be an integer, got {value!r}", name)
             value = int(text)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -155,15 +168,7 @@ class OperationParams:
         value = self._single(name)
         if value is None:
             return None
-        if not isinstance(value, dict):
-            raise bad_request(f"parameter '{name}' must be a Coding", name)
-        fields = {}
-        for key in ("system", "code", "version", "display"):
-            v = value.get(key)
-            if v is not None and not isinstance(v, str):
-                raise bad_request(f"{name}.{key} must be a string", f"{name}.{key}")
-            fields[key] = v
-        return Coding(**fields)
+        return _coding(value, name)
 
     def codeable_concept(self, name: str) -> list[Coding] | None:
         """The codings of a single CodeableConcept."""
@@ -174,16 +179,7 @@ class OperationParams:
             raise bad_request(f"parameter '{name}' must be a CodeableConcept", name)
         out = []
         for i, c in enumerate(value.get("coding", [])):
-            if not isinstance(c, dict):
-                raise bad_request(f"{name}.coding[{i}] must be a Coding", f"{name}.coding[{i}]")
-            out.append(
-                Coding(
-                    *(
-                        c.get(k) if isinstance(c.get(k), str) else None
-                        for k in ("system", "code", "version", "display")
-                    )
-                )
-            )
+            out.append(_coding(c, f"{name}.coding[{i}]"))
         return out
 
     def resource(self, name: str) -> dict | None:
@@ -192,3 +188,42 @@ class OperationParams:
         if value is not None and not isinstance(value, dict):
             raise bad_request(f"parameter '{name}' must be a resource", name)
         return value
+
+
+def _coding(value: Any, where: str) -> Coding:
+    if not isinstance(value, dict):
+        raise bad_request(f"{where} must be a Coding", where)
+    fields = {}
+    for key in ("system", "code", "version", "display"):
+        v = value.get(key)
+        if v is not None and not isinstance(v, str):
+            raise bad_request(f"{where}.{key} must be a string", f"{where}.{key}")
+        fields[key] = v
+    return Coding(**fields)
+
+
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """400 naming the JSON path where ``value`` nests deeper than ``limit`` levels."""
+    # Paths are linked (parent, key) pairs, rendered only for the error: O(1) per node.
+    stack: list[tuple[Any, int, tuple | None]] = [(value, 1, None)]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[tuple[Any, Any]] = node.items()
+        elif isinstance(node, list):
+            children = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            raise bad_request(
+                f"the request body nests deeper than {limit} levels", _render_path(path)
+            )
+        stack.extend((child, depth + 1, (path, key)) for key, child in children)
+
+
+def _render_path(path: tuple | None) -> str:
+    keys = []
+    while path is not None:
+        path, key = path
+        keys.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return "$" + "".join(reversed(keys))

@@ -1,14 +1,27 @@
-"""FHIR resources generated from the snapshot: CodeSystem, Bundle, CapabilityStatement."""
+"""FHIR resources generated from the snapshot: CodeSystem, Bundle, CapabilityStatement.
+
+Also the JSON pieces several resources share (a property value, a designation), so each has one
+form everywhere. Elements are built in the order of the FHIR R4 specification; the XML writer
+(:mod:`termserver.fhir.xml`) depends on that order.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from termserver import __version__
-from termserver.model import ACTIVE, SchemeVersion
+from termserver.model import ACTIVE, Concept, Designation, PropertyValue, SchemeVersion
 from termserver.vocabulary import Vocabulary
 
 FHIR_VERSION = "4.0.1"
+DESIGNATION_USAGE = "http://terminology.hl7.org/CodeSystem/designation-usage"
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
+_DATED_VERSION = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 
 
 def codesystem_id(meta: SchemeVersion) -> str:
@@ -16,85 +29,82 @@ def codesystem_id(meta: SchemeVersion) -> str:
     return f"{meta.scheme}-{meta.version}"
 
 
+def property_value(pv: PropertyValue) -> tuple[str, Any]:
+    """The ``value[x]`` key and value of a concept property (a Coding is kept as system|code)."""
+    if pv.type == "Coding":
+        system, _, code = str(pv.value).partition("|")
+        return "valueCoding", {"system": system, "code": code}
+    return "value" + pv.type[0].upper() + pv.type[1:], pv.value
+
+
+def designation_json(d: Designation) -> dict[str, Any]:
+    """A designation as in ``CodeSystem.concept.designation`` and ``expansion.contains``."""
+    out: dict[str, Any] = {}
+    if d.language:
+        out["language"] = d.language
+    if d.use_code:
+        use = {"system": d.use_system, "code": d.use_code, "display": d.use_display}
+        out["use"] = {k: v for k, v in use.items() if v}
+    out["value"] = d.value
+    return out
+
+
+def display_designation(c: Concept) -> Designation:
+    """The concept's display as a designation of use ``display``."""
+    return Designation(c.display, c.language, DESIGNATION_USAGE, "display")
+
+
 def codesystem_resource(
     vocab: Vocabulary, meta: SchemeVersion, *, summary: bool = False
 ) -> dict[str, Any]:
     """A CodeSystem resource for one release, with its whole concept tree unless ``summary``."""
     concepts = list(vocab.concepts(meta.system, meta.version))
-    res: dict[str, Any] = {
-        "resourceType": "CodeSystem",
-        "id": codesystem_id(meta),
+    res: dict[str, Any] = {"resourceType": "CodeSystem", "id": codesystem_id(meta)}
+    if summary:
+        res["meta"] = {"tag": [SUBSETTED]}
+    res |= {
+        "language": meta.language,
         "url": meta.system,
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": meta.iri}],
         "version": meta.version,
         "name": meta.name,
-        "status": meta.status,
-        "content": meta.content,
-        "caseSensitive": meta.case_sensitive,
-        "count": len(concepts),
-        "language": meta.language,
     }
-    for key, value in (
-        ("title", meta.title),
-        ("description", meta.description),
-        ("publisher", meta.publisher),
-        ("hierarchyMeaning", meta.hierarchy_meaning),
-    ):
-        if value:
-            res[key] = value
-    props = [{"code": p.code, "type": p.type} for p in meta.property_defs]
-    declared = {p["code"] for p in props}
-    std = (
-        ("inactive", "boolean", "http://hl7.org/fhir/concept-properties#inactive"),
-        ("status", "code", "http://hl7.org/fhir/concept-properties#status"),
-        ("parent", "code", "http://hl7.org/fhir/concept-properties#parent"),
-        ("notSelectable", "boolean", "http://hl7.org/fhir/concept-properties#notSelectable"),
-    )
-    for code, ptype, uri in std:
-        if code not in declared:
-            props.append({"code": code, "uri": uri, "type": ptype})
-    res["property"] = props
+    if meta.title:
+        res["title"] = meta.title
+    res["status"] = meta.status
+    if meta.publisher:
+        res["publisher"] = meta.publisher
+    if meta.description:
+        res["description"] = meta.description
+    res["caseSensitive"] = meta.case_sensitive
+    if meta.hierarchy_meaning:
+        res["hierarchyMeaning"] = meta.hierarchy_meaning
+    res["content"] = meta.content
+    res["count"] = len(concepts)
+    res["property"] = _property_defs(meta)
     if summary:
-        res["meta"] = {
-            "tag": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                    "code": "SUBSETTED",
-                }
-            ]
-        }
         return res
     by_code = {c.code: c for c in concepts}
-    kids: dict[str | None, list] = {}
+    kids: dict[str | None, list[Concept]] = {}
     for c in concepts:
         first = next((p for p in c.parents if p in by_code), None)
         kids.setdefault(first, []).append(c)
 
-    def node(c) -> dict[str, Any]:
+    def node(c: Concept) -> dict[str, Any]:
         n: dict[str, Any] = {"code": c.code, "display": c.display}
         if c.definition:
             n["definition"] = c.definition
         if c.designations:
-            n["designation"] = [
-                {k: v for k, v in (("language", d.language), ("value", d.value)) if v}
-                | ({"use": {"system": d.use_system, "code": d.use_code}} if d.use_code else {})
-                for d in c.designations
-            ]
-        cprops = [{"code": "parent", "valueCode": p} for p in c.parents[1:]]
+            n["designation"] = [designation_json(d) for d in c.designations]
+        cprops: list[dict[str, Any]] = [{"code": "parent", "valueCode": p} for p in c.parents[1:]]
         if c.status != ACTIVE:
             cprops.append({"code": "status", "valueCode": c.status})
             cprops.append({"code": "inactive", "valueBoolean": not c.active})
         if c.not_selectable:
             cprops.append({"code": "notSelectable", "valueBoolean": True})
         for pv in c.properties:
-            key = (
-                "valueCoding" if pv.type == "Coding" else "value" + pv.type[0].upper() + pv.type[1:]
-            )
-            val: Any = pv.value
-            if pv.type == "Coding":
-                s, _, code = str(pv.value).partition("|")
-                val = {"system": s, "code": code}
-            cprops.append({"code": pv.code, key: val})
+            key, value = property_value(pv)
+            cprops.append({"code": pv.code, key: value})
         if cprops:
             n["property"] = cprops
         children = kids.get(c.code)
@@ -106,35 +116,88 @@ def codesystem_resource(
     return res
 
 
-def searchset(resources: list[dict[str, Any]], base_url: str) -> dict[str, Any]:
-    """A search result Bundle."""
-    return {
+def _property_defs(meta: SchemeVersion) -> list[dict[str, Any]]:
+    props: list[dict[str, Any]] = []
+    for p in meta.property_defs:
+        prop: dict[str, Any] = {"code": p.code}
+        if p.uri:
+            prop["uri"] = p.uri
+        if p.description:
+            prop["description"] = p.description
+        props.append(prop | {"type": p.type})
+    declared = {p["code"] for p in props}
+    std = (
+        ("inactive", "boolean"),
+        ("status", "code"),
+        ("parent", "code"),
+        ("notSelectable", "boolean"),
+    )
+    for code, ptype in std:
+        if code not in declared:
+            uri = f"http://hl7.org/fhir/concept-properties#{code}"
+            props.append({"code": code, "uri": uri, "type": ptype})
+    return props
+
+
+def searchset(
+    resources: list[dict[str, Any]],
+    base_url: str,
+    *,
+    total: int | None = None,
+    links: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A search result Bundle; ``total`` counts every match when ``resources`` is one page."""
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
-        "entry": [
+        "total": len(resources) if total is None else total,
+    }
+    if links:
+        bundle["link"] = links
+    if resources:  # FHIR JSON has no empty arrays
+        bundle["entry"] = [
             {
                 "fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}",
                 "resource": r,
                 "search": {"mode": "match"},
             }
             for r in resources
-        ],
+        ]
+    return bundle
+
+
+def content_date(vocab: Vocabulary) -> str:
+    """The date of the newest release whose version is a date (KL's are), else today (UTC).
+
+    Statements about the server change when its content does, so that is their ``date``.
+    """
+    dates = []
+    for meta in vocab.schemes():
+        m = _DATED_VERSION.fullmatch(meta.version)
+        if m:
+            dates.append("-".join(m.groups()))
+    return max(dates, default=datetime.now(UTC).date().isoformat())
+
+
+def _statement(resource_type: str, vocab: Vocabulary) -> dict[str, Any]:
+    return {
+        "resourceType": resource_type,
+        "status": "active",
+        "date": content_date(vocab),
+        "kind": "instance",
     }
 
 
-def capability_statement(base_url: str, operations: dict[str, list[str]]) -> dict[str, Any]:
+def capability_statement(
+    vocab: Vocabulary, base_url: str, operations: dict[str, list[str]]
+) -> dict[str, Any]:
     """The server's CapabilityStatement (``GET /fhir/metadata``)."""
-    return {
-        "resourceType": "CapabilityStatement",
-        "status": "active",
-        "date": "2026-11-23",
-        "kind": "instance",
+    return _statement("CapabilityStatement", vocab) | {
+        "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
         "software": {"name": "termserver", "version": __version__},
         "implementation": {"description": "termserver: FFB terminology server", "url": base_url},
         "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "json"],
-        "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
+        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
         "rest": [
             {
                 "mode": "server",
@@ -159,11 +222,7 @@ def capability_statement(base_url: str, operations: dict[str, list[str]]) -> dic
 
 def terminology_capabilities(vocab: Vocabulary) -> dict[str, Any]:
     """``GET /fhir/metadata?mode=terminology``: the code systems and versions we hold."""
-    return {
-        "resourceType": "TerminologyCapabilities",
-        "status": "active",
-        "date": "2026-11-23",
-        "kind": "instance",
+    return _statement("TerminologyCapabilities", vocab) | {
         "software": {"name": "termserver", "version": __version__},
         "codeSystem": [
             {

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from termserver.errors import SourceError
-from termserver.fhir.codesystem_ops import _coding_from
-from termserver.fhir.outcome import FhirError, bad_request, not_found
+from termserver import valuesets
+from termserver.errors import SourceError, UnknownConceptError
+from termserver.fhir.codesystem_ops import coding_from, status_warning
+from termserver.fhir.outcome import FhirError, bad_request, not_found, too_costly
 from termserver.fhir.params import OperationParams
+from termserver.fhir.resources import designation_json, display_designation
 from termserver.model import Concept
 from termserver.valuesets import ValueSetDef, ValueSetError, ValueSetIndex, read_valueset
 
-MAX_COUNT = 10_000  # one page; larger value sets are paged with offset
-MAX_UNPAGED = 10_000  # an expansion without count larger than this must be paged
+#: The largest page, and the largest expansion answered without count.
+MAX_COUNT = 10_000
+# An inline value set is the client's program run on our CPU: bounded like one.
+MAX_INLINE_PARTS = 100  # include + exclude
+MAX_INLINE_FILTERS = 50
+#: Filter properties every code system has; others must be declared by the release.
+BUILTIN_FILTER_PROPERTIES = frozenset(
+    {"concept", "code", "display", "definition", "parent", "child", "status", "inactive"}
+    | {"notSelectable"}
+)
+# What an expansion keeps of a published definition's own elements (never a client's).
+_HEADER = ("id", "meta", "language", "extension", "url", "identifier", "version", "name", "title")
+_HEADER_TAIL = ("status", "experimental", "date", "publisher", "description")
 
 
 def _error(exc: ValueSetError) -> FhirError:
@@ -28,12 +42,16 @@ def _definition(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
     if url and inline:
         raise bad_request("give either 'url' or 'valueSet', not both", "url")
     if inline is not None:
+        _check_inline_size(inline)
         try:
-            return read_valueset(inline, source="parameter valueSet")
+            vs = read_valueset(inline, source="parameter valueSet")
         except SourceError as exc:
             raise bad_request(
-                f"the valueSet parameter is not a usable ValueSet: {exc.message}", exc.location
+                f"the valueSet parameter is not a usable ValueSet: {exc.message}",
+                f"valueSet.{exc.location.removeprefix('$.')}" if exc.location else "valueSet",
             ) from None
+        _check_filter_properties(index, vs)
+        return vs
     if not url:
         raise bad_request("parameter 'url' (or an inline 'valueSet') is required", "url")
     version = params.str("valueSetVersion")
@@ -49,19 +67,83 @@ def _definition(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
     return vs
 
 
-def _system_versions(params: OperationParams) -> dict[str, str] | None:
+def _check_inline_size(doc: dict) -> None:
+    compose = doc.get("compose")
+    if not isinstance(compose, dict):
+        return  # read_valueset names the problem
+    parts = [
+        p for key in ("include", "exclude") if isinstance(compose.get(key), list)
+        for p in compose[key]
+    ]  # fmt: skip
+    if len(parts) > MAX_INLINE_PARTS:
+        raise too_costly(
+            f"an inline value set may have at most {MAX_INLINE_PARTS} include/exclude parts",
+            "valueSet.compose",
+        )
+    filters = sum(len(p["filter"]) for p in parts if isinstance(p, dict) and "filter" in p
+                  and isinstance(p["filter"], list))  # fmt: skip
+    if filters > MAX_INLINE_FILTERS:
+        raise too_costly(
+            f"an inline value set may have at most {MAX_INLINE_FILTERS} filters",
+            "valueSet.compose",
+        )
+
+
+def _check_filter_properties(index: ValueSetIndex, vs: ValueSetDef) -> None:
+    """400 for a filter on a property the code system does not have (it would match nothing)."""
+    for key in ("include", "exclude"):
+        for i, part in enumerate(vs.compose.get(key, ())):
+            system = part.get("system")
+            if not part.get("filter") or system not in index.vocab.systems():
+                continue  # an unknown system is reported by the expansion, with its path
+            try:
+                meta = index.vocab.release(system, part.get("version"))
+            except UnknownConceptError:
+                continue
+            known = BUILTIN_FILTER_PROPERTIES | {p.code for p in meta.property_defs}
+            for j, flt in enumerate(part["filter"]):
+                if flt["property"] not in known:
+                    raise bad_request(
+                        f"{system} has no property {flt['property']!r} to filter on "
+                        f"(use one of {', '.join(sorted(known))})",
+                        f"valueSet.compose.{key}[{i}].filter[{j}].property",
+                    )
+
+
+def _canonicals(params: OperationParams, name: str) -> dict[str, str]:
     out = {}
-    for name in ("system-version", "force-system-version"):
-        for canonical in params.all(name):
-            if not isinstance(canonical, str) or "|" not in canonical:
-                raise bad_request(f"'{name}' must be a canonical 'system|version'", name)
-            system, _, version = canonical.partition("|")
-            out[system] = version
-    return out or None
+    for canonical in params.strings(name):
+        system, bar, version = canonical.partition("|")
+        if not bar or not system.strip() or not version.strip() or "|" in version:
+            raise bad_request(
+                f"'{name}' must be a canonical 'system|version', got {canonical!r}", name
+            )
+        out[system] = version
+    return out
+
+
+def _pinned(vs: ValueSetDef | None, forced: dict[str, str]) -> ValueSetDef | None:
+    """``vs`` with the forced versions put in place of the ones its parts pin."""
+    if vs is None:
+        return None
+    compose = dict(vs.compose)
+    for key in ("include", "exclude"):
+        if key in compose:
+            compose[key] = [
+                {**part, "version": forced[part["system"]]}
+                if part.get("system") in forced
+                else part
+                for part in compose[key]
+            ]
+    return dataclasses.replace(vs, compose=compose)
 
 
 def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
-    """ValueSet/$expand with filter, paging, activeOnly, designations and display language."""
+    """ValueSet/$expand with filter, paging, activeOnly, designations and display language.
+
+    ``system-version`` chooses a code system version where the definition pins none;
+    ``force-system-version`` overrides the definition's (and its imports') own pins.
+    """
     vs = _definition(index, params)
     count = params.int("count", minimum=0, maximum=MAX_COUNT)
     offset = params.int("offset", default=0, maximum=10_000_000) or 0
@@ -72,26 +154,26 @@ def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
     include_designations = params.bool("includeDesignations")
     include_definition = params.bool("includeDefinition")
     language = params.str("displayLanguage")
+    defaults = _canonicals(params, "system-version")
+    forced = _canonicals(params, "force-system-version")
+    options = {"filter": text, "active_only": active_only, "offset": offset, "count": count}
     try:
-        exp = index.expand(
-            vs,
-            filter=text,
-            active_only=active_only,
-            system_versions=_system_versions(params),
-            offset=offset,
-            count=count,
-        )
+        if forced:
+            exp = valuesets.expand(
+                index.vocab,
+                _pinned(vs, forced),
+                system_versions=defaults | forced,
+                resolve=lambda url: _pinned(index.get(url), forced),
+                **options,
+            )
+        else:
+            exp = index.expand(vs, system_versions=defaults or None, **options)
     except ValueSetError as exc:
         raise _error(exc) from None
-    if count is None and exp.total > MAX_UNPAGED:
-        raise FhirError(
-            422,
-            "too-costly",
-            f"the expansion has {exp.total} codes; page it with count and offset",
-            "count",
+    if count is None and exp.total > MAX_COUNT:
+        raise too_costly(
+            f"the expansion has {exp.total} codes; page it with count and offset", "count"
         )
-    used = [{"name": "used-codesystem", "valueUri": u} for u in exp.used_codesystems]
-    used += [{"name": "used-valueset", "valueUri": u} for u in exp.used_valuesets]
     echo: list[dict[str, Any]] = [{"name": "offset", "valueInteger": offset}]
     if count is not None:
         echo.append({"name": "count", "valueInteger": count})
@@ -101,57 +183,72 @@ def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
         echo.append({"name": "activeOnly", "valueBoolean": True})
     if language:
         echo.append({"name": "displayLanguage", "valueCode": language})
-    contains = [_entry(c, language, include_designations, include_definition) for c in exp.concepts]
-    out = (
-        {k: v for k, v in vs.resource.items() if k not in ("compose", "text")}
-        if vs.resource
-        else {}
-    )
-    out.update(resourceType="ValueSet", url=vs.url, name=vs.name, status=vs.status)
-    if vs.version:
-        out["version"] = vs.version
+    echo += [{"name": "system-version", "valueUri": f"{s}|{v}"} for s, v in defaults.items()]
+    echo += [{"name": "force-system-version", "valueUri": f"{s}|{v}"} for s, v in forced.items()]
+    used = [{"name": "used-codesystem", "valueUri": u} for u in exp.used_codesystems]
+    used += [{"name": "used-valueset", "valueUri": u} for u in exp.used_valuesets]
+    out = _header(index, vs)
     out["expansion"] = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "total": exp.total,
         "offset": offset,
         "parameter": echo + used,
-        "contains": contains,
     }
+    if exp.concepts:  # FHIR JSON has no empty arrays
+        out["expansion"]["contains"] = [
+            _entry(c, language, include_designations, include_definition) for c in exp.concepts
+        ]
+    return out
+
+
+def _header(index: ValueSetIndex, vs: ValueSetDef) -> dict[str, Any]:
+    """The expansion's own elements: a published definition's, or only the basic ones."""
+    published = vs.resource if index.get(vs.url, vs.version) is vs else {}
+    fields = {
+        "url": vs.url,
+        "version": vs.version,
+        "name": vs.name,
+        "title": vs.title,
+        "status": vs.status,
+        "description": vs.description,
+    }
+    out: dict[str, Any] = {"resourceType": "ValueSet"}
+    for key in (*_HEADER, *_HEADER_TAIL):
+        value = fields.get(key) if key in fields else published.get(key)
+        if value is not None:
+            out[key] = value
     return out
 
 
 def _entry(
     c: Concept, language: str | None, designations: bool, definition: bool
 ) -> dict[str, Any]:
-    e: dict[str, Any] = {
-        "system": c.system,
-        "version": c.version,
-        "code": c.code,
-        "display": c.label(language),
-    }
-    if not c.active:
-        e["inactive"] = True
-    if c.not_selectable:
-        e["abstract"] = True
-    if designations:
-        e["designation"] = [{"language": c.language, "value": c.display}] + [
-            {k: v for k, v in (("language", d.language), ("value", d.value)) if v}
-            | ({"use": {"system": d.use_system, "code": d.use_code}} if d.use_code else {})
-            for d in c.designations
-        ]
+    e: dict[str, Any] = {}
     if definition and c.definition:
-        e.setdefault("extension", []).append(
+        e["extension"] = [
             {
                 "url": "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition",
                 "valueString": c.definition,
             }
-        )
+        ]
+    e["system"] = c.system
+    if c.not_selectable:
+        e["abstract"] = True
+    if not c.active:
+        e["inactive"] = True
+    e |= {"version": c.version, "code": c.code, "display": c.label(language)}
+    if designations:
+        e["designation"] = [designation_json(d) for d in (display_designation(c), *c.designations)]
     return e
 
 
 def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
-    """ValueSet/$validate-code: is the code in the value set, and is its display right."""
+    """ValueSet/$validate-code: is the code in the value set, and is its display right.
+
+    A retired member is valid (it is in the set) with ``inactive`` and a warning naming its
+    replacement, the same answer CodeSystem/$validate-code gives.
+    """
     vs = _definition(index, params)
     cc = params.codeable_concept("codeableConcept")
     if cc is not None:
@@ -159,7 +256,7 @@ def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, An
             raise bad_request("codeableConcept has no coding", "codeableConcept")
         codings = cc
     else:
-        codings = [_coding_from(params)]
+        codings = [coding_from(params)]
     results = []
     for c in codings:
         system = c.system or params.str("system")
@@ -172,21 +269,21 @@ def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, An
             raise _error(exc) from None
         results.append((c, system, r))
     c, system, r = next((x for x in results if x[2].result), results[0])
+    messages = [f"{r.message} ({r.message_da})" if r.message_da else r.message]
+    warning = status_warning(index.vocab, r.concept) if r.concept is not None else None
+    if warning:
+        messages.append(warning)
     out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": r.result}]
-    if r.message:
-        out.append(
-            {
-                "name": "message",
-                "valueString": f"{r.message} ({r.message_da})" if r.message_da else r.message,
-            }
-        )
+    if any(messages):
+        out.append({"name": "message", "valueString": "; ".join(m for m in messages if m)})
     if r.concept is not None:
         out.append({"name": "display", "valueString": r.concept.display})
+    out.append({"name": "code", "valueCode": c.code})
+    out.append({"name": "system", "valueUri": system})
+    if r.concept is not None:
         out.append({"name": "version", "valueString": r.concept.version})
         if not r.concept.active:
             out.append({"name": "inactive", "valueBoolean": True})
-    out.append({"name": "code", "valueCode": c.code})
-    out.append({"name": "system", "valueUri": system})
     return {"resourceType": "Parameters", "parameter": out}
 
 

@@ -115,8 +115,7 @@ class _Reader:
             raise self.fail("$.resourceType", f"expected 'CodeSystem', got {rtype!r}")
         system = self.string(doc, "url", "$", required=True)
         version = self.string(doc, "version", "$", required=True)
-        if "/" in version or not version.strip() == version:
-            raise self.fail("$.version", f"unusable version {version!r} (no '/' or spaces)")
+        _check_version(self, version)
         sid = scheme_id or default_scheme_id(doc)
         if not sid or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", sid):
             raise self.fail("$.id", f"cannot derive a scheme id from {sid!r}; give one explicitly")
@@ -341,6 +340,23 @@ class _Reader:
             )
         concepts.sort(key=lambda c: c.code)
         return tuple(concepts)
+
+
+MAX_VERSION_CHARS = 64
+
+
+def _check_version(reader: _Reader, version: str) -> None:
+    """A version becomes part of a file name and an IRI: printable, short, no path separators."""
+    if len(version) > MAX_VERSION_CHARS:
+        raise reader.fail(
+            "$.version", f"version is {len(version)} characters; at most {MAX_VERSION_CHARS}"
+        )
+    if not version.isprintable() or "/" in version or "\\" in version or version.strip() != version:
+        raise reader.fail(
+            "$.version",
+            f"unusable version {version!r} (printable characters only; no '/', '\\' or "
+            "surrounding spaces)",
+        )
 
 
 def _status_from_code(value: str, current: str) -> str:
