@@ -24,7 +24,7 @@ import difflib
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -178,6 +178,8 @@ class MappingProblem:
     source: str
     location: str | None
     message: str
+    #: A rule id for QA reports (``mapping-unknown-code``).
+    rule: str = "mapping-invalid"
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.location}" if self.location else self.source
@@ -399,6 +401,13 @@ def parse_mapping_set(raw: bytes | str, name: str, *, expected_id: str | None = 
     return _build(doc, lines, name, expected_id)
 
 
+def read_yaml_document(text: str, name: str) -> tuple[Any, Callable[[tuple], int]]:
+    """Plain data from YAML text, read as strictly as a mapping file (no aliases, no tags,
+    bounded depth), and a function giving the line of a key path (``("curie_map",)`` → 3)."""
+    doc, lines = _parse_yaml(text, name)
+    return doc, lambda path: _line(lines, tuple(path))
+
+
 def _parse_yaml(text: str, name: str) -> tuple[Any, dict[_DocPath, int]]:
     loader = _Loader(text)
     try:
@@ -584,14 +593,30 @@ def _build(doc: dict, lines: dict, name: str, expected_id: str | None) -> Mappin
 
 
 def load_mapping_sets(directory: str | Path | None = None) -> list[MappingSet]:
-    """Every ``*.yaml`` mapping set in ``directory`` (default: :func:`mappings_dir`), by id."""
+    """Every ``*.yaml`` mapping set in ``directory`` (default: :func:`mappings_dir`), by id.
+
+    Raises :class:`MappingFileError` listing the problems of every bad file at once.
+    """
     base = Path(directory) if directory is not None else mappings_dir()
-    sets = [load_mapping_set(p) for p in sorted(base.glob("*.yaml"))]
+    sets: list[MappingSet] = []
+    problems: list[SourceError] = []
+    # Every file is read even after a bad one: a curator fixes all problems in one round.
+    for path in sorted(base.glob("*.yaml")):
+        try:
+            sets.append(load_mapping_set(path))
+        except MappingFileError as exc:
+            problems.extend(exc.problems)
+        except SourceError as exc:
+            problems.append(exc)
     ids: dict[str, str] = {}
     for ms in sets:
         if ms.id in ids:
-            raise SourceError(ms.source_file or ms.id, None, f"set id {ms.id!r} is used twice")
+            problems.append(
+                SourceError(ms.source_file or ms.id, None, f"set id {ms.id!r} is used twice")
+            )
         ids[ms.id] = ms.source_file or ""
+    if problems:
+        raise MappingFileError(problems)
     return sets
 
 
@@ -651,40 +676,58 @@ def mapping_set_yaml(ms: MappingSet, header: str = "") -> str:
 
 # --- checks against the vocabulary -------------------------------------------------------------
 
-#: FFB "Funktionsevneniveau": its values measure severity, which no compass score is.
-FFB_SYSTEM = "urn:oid:1.2.208.176.2.22"
-FFB_FUNKTIONSEVNENIVEAU = "e89d317c-4657-4970-b614-ada2ed220595"
-_NO_SEVERITY_PREFIX = "forandringskompas"
 
+def check_mapping_set(ms: MappingSet, vocab, scales=None) -> list[MappingProblem]:
+    """Problems of a set against a vocabulary: unknown systems or codes (a subject not in its
+    scheme), wrong scheme ids, labels that differ from the vocabulary's, retired concepts, and
+    scores mapped across constructs (:mod:`termserver.scales`: a compass score is never an FFB
+    funktionsevneniveau; map the dimension, keep the score).
 
-def check_mapping_set(ms: MappingSet, vocab) -> list[MappingProblem]:
-    """Problems of a set against a vocabulary: unknown systems or codes, wrong scheme ids,
-    labels that differ from the vocabulary's, retired concepts, compass → funktionsevneniveau.
-
-    Errors make the set unusable for translation; warnings are for the curator.
+    Errors make the set unusable for translation; warnings are for the curator. ``scales`` is a
+    :class:`~termserver.scales.ScaleIndex` to reuse over many sets.
     """
+    from termserver.scales import ScaleIndex, crosswalk_problem
+
+    if scales is None:
+        scales = ScaleIndex(vocab)
     src = ms.source_file or ms.id
     out: list[MappingProblem] = []
 
-    def add(severity: str, where: str | None, message: str) -> None:
-        out.append(MappingProblem(severity, src, where, message))
+    def add(severity: str, rule: str, where: str | None, message: str) -> None:
+        out.append(MappingProblem(severity, src, where, message, rule))
 
     known = set(vocab.systems())
     for role in ("subject", "object"):
         system = getattr(ms, f"{role}_system")
         scheme = getattr(ms, f"{role}_scheme")
         if system not in known:
-            add("error", f"{role}_system", f"unknown code system {system!r}")
+            add(
+                "error",
+                "mapping-unknown-system",
+                f"{role}_system",
+                f"unknown code system {system!r}",
+            )
         elif scheme is not None:
             try:
                 expected = vocab.system_of(scheme)
             except UnknownConceptError:
-                add("error", f"{role}_scheme", f"unknown scheme {scheme!r}")
+                add(
+                    "error",
+                    "mapping-unknown-scheme",
+                    f"{role}_scheme",
+                    f"unknown scheme {scheme!r}",
+                )
             else:
                 if expected != system:
-                    add("error", f"{role}_scheme", f"scheme {scheme!r} has system {expected}")
+                    add(
+                        "error",
+                        "mapping-unknown-scheme",
+                        f"{role}_scheme",
+                        f"scheme {scheme!r} has system {expected}",
+                    )
     for i, m in enumerate(ms.mappings):
         where = f"line {m.line}, mappings[{i}]" if m.line else f"mappings[{i}]"
+        points = {}
         for role, system, code, label in (
             ("subject", m.subject_system, m.subject_code, m.subject_label),
             ("object", m.object_system, m.object_code, m.object_label),
@@ -695,33 +738,57 @@ def check_mapping_set(ms: MappingSet, vocab) -> list[MappingProblem]:
             if concept is None:
                 others = vocab.versions_of(system, code)
                 hint = f" (only in version {', '.join(others)})" if others else ""
-                add("error", f"{where}.{role}", f"unknown code {code!r} in {system}{hint}")
+                text = f"unknown code {code!r} in {system}{hint}"
+                if role == "subject":
+                    rule = "mapping-subject-not-in-scheme"
+                    text += f": the subject is not in its scheme ({vocab.scheme_of(system)})"
+                else:
+                    rule = "mapping-unknown-code"
+                add("error", rule, f"{where}.{role}", text)
                 continue
+            points[role] = scales.point(system, code)
             if not concept.active:
-                add("warning", f"{where}.{role}", f"{code!r} is retired in {system}")
+                repl = ", ".join(
+                    f"{r.display.strip()} ({r.code})" for r in vocab.replacement(concept)
+                )
+                hint = f"; replaced by {repl}" if repl else ""
+                add(
+                    "warning",
+                    "mapping-retired-concept",
+                    f"{where}.{role}",
+                    f"{code!r} is {concept.status} in {system}{hint}",
+                )
             if label is not None and label.strip() != concept.display.strip():
                 add(
                     "warning",
+                    "mapping-label-differs",
                     f"{where}.{role}_label",
                     f"label {label!r} differs from the vocabulary's {concept.display!r}",
                 )
-        if (
-            (ms.subject_scheme or "").startswith(_NO_SEVERITY_PREFIX)
-            and m.object_system == FFB_SYSTEM
-            and m.object_system in known
-            and vocab.get(FFB_SYSTEM, m.object_code) is not None
-            and vocab.is_a(FFB_SYSTEM, m.object_code, FFB_FUNKTIONSEVNENIVEAU)
-        ):
-            add(
-                "error",
-                f"{where}.object",
-                "a Forandringskompas item must not map to an FFB funktionsevneniveau: the "
-                "compass 1-10 measures progression, not severity (map the dimension, keep the "
-                "score)",
-            )
+        if len(points) == 2:
+            why = crosswalk_problem(points["subject"], points["object"])
+            if why:
+                add("error", "mapping-score-across-constructs", f"{where}.object", why)
+            elif (
+                points["subject"] is not None
+                and points["object"] is not None
+                and points["subject"].scale != points["object"].scale
+                and m.predicate == EXACT
+                and m.proposed
+            ):
+                add(
+                    "error",
+                    "mapping-scale-exact-unsourced",
+                    f"{where}.predicate",
+                    "exactMatch between steps of two different scales needs a published source "
+                    "that equates them; propose closeMatch instead",
+                )
     return out
 
 
 def check_mapping_sets(sets: Iterable[MappingSet], vocab) -> list[MappingProblem]:
     """:func:`check_mapping_set` over several sets."""
-    return [p for ms in sets for p in check_mapping_set(ms, vocab)]
+    from termserver.scales import ScaleIndex
+
+    scales = ScaleIndex(vocab)
+    return [p for ms in sets for p in check_mapping_set(ms, vocab, scales)]

@@ -277,7 +277,27 @@ def run_check(directory: Path | None = None, *, owl: bool = True) -> QaReport:
         if owl:
             findings.extend(_owl_findings(core_path))
     findings.extend(_valueset_findings(base, releases))
+    findings.extend(_mapping_findings(base, releases))
     return QaReport(tuple(findings))
+
+
+def _mapping_findings(base: Path, releases: list[SchemeRelease]) -> list[Finding]:
+    """Mapping QA and coverage (termserver.mapping_qa) over the mapping sets beside the
+    ontology directory, or under $TERMSERVER_MAPPINGS."""
+    import os
+
+    from termserver.mapping_qa import mapping_findings
+    from termserver.mappings import MAPPINGS_ENV_VAR
+    from termserver.vocabulary import Vocabulary
+
+    directory = None if os.environ.get(MAPPINGS_ENV_VAR) else base.parent / "mappings"
+    if directory is not None and not directory.is_dir():
+        return []
+    try:
+        vocab = Vocabulary(releases)
+    except ValueError as exc:
+        return [Finding("unusable-content", ERROR, str(base), str(exc))]
+    return mapping_findings(vocab, directory)
 
 
 def _valueset_findings(base: Path, releases: list[SchemeRelease]) -> list[Finding]:
