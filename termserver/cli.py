@@ -131,7 +131,7 @@ def _print_report(report, show_warnings: bool) -> None:
         table.add_row(severity, rule, str(n))
     out.print(table)
     for f in report.findings:
-        if f.severity == "error" or show_warnings:
+        if f.severity != "warning" or show_warnings:
             out.print(f"{f.severity:11} {f.rule:28} {f.where}: {f.message}")
     verdict = "[green]OK[/green]" if report.ok else "[red]FEJL[/red]"
     out.print(f"{verdict}: {report.errors} fejl, {report.warnings} advarsler")
@@ -439,6 +439,18 @@ def translate(
             if m.reason:
                 out.print(f"       begrundelse: {escape(m.reason)}")
 
+
+from termserver.cli_diff import register as _register_diff  # noqa: E402
+
+_register_diff(app)
+
+from termserver.cli_mappings import register as _register_mappings  # noqa: E402
+
+_register_mappings(app)
+
+from termserver.cli_plans import register as _register_plans  # noqa: E402
+
+_register_plans(app)
 
 if __name__ == "__main__":
     app()

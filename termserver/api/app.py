@@ -5,13 +5,24 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from termserver import __version__
-from termserver.api import fhir_routes, iri_routes, json_routes, mapping_routes, sparql_routes
+from termserver.api import (
+    diff_routes,
+    fhir_routes,
+    iri_routes,
+    json_routes,
+    mapping_routes,
+    sparql_routes,
+    validate_routes,
+)
 from termserver.api.responses import FhirResponse, JsonResponse
 from termserver.api.state import Snapshot, SnapshotHolder
 from termserver.fhir.outcome import FhirError, operation_outcome
 from termserver.fhir.xml import FhirXmlMiddleware
+from termserver.web import routes as web_routes
+from termserver.web.render import render
 
 
 class ReleaseHeader:
@@ -53,11 +64,16 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     )
     app.state.holder = SnapshotHolder(snapshot)
     app.state.sparql = sparql_routes.create_engine()
+    # Before fhir_routes: its catch-all answers every other /fhir path.
+    app.include_router(validate_routes.build_router())
     app.include_router(fhir_routes.build_router())
     app.include_router(json_routes.build_router())
     app.include_router(mapping_routes.build_router())
     app.include_router(iri_routes.build_router())
     app.include_router(sparql_routes.build_router())
+    app.include_router(diff_routes.build_router())
+    app.include_router(web_routes.build_router())
+    app.mount("/static", StaticFiles(directory=web_routes.STATIC), name="static")
 
     app.add_middleware(ReleaseHeader, holder=app.state.holder)
     app.add_middleware(FhirXmlMiddleware)
@@ -65,14 +81,20 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     def is_fhir(request: Request) -> bool:
         return request.url.path.startswith("/fhir")
 
+    def wants_html(request: Request) -> bool:
+        # A person's browser on a mistyped address; API clients keep their JSON.
+        path = request.url.path
+        accept = request.headers.get("accept", "")
+        return "text/html" in accept and not path.startswith(("/api", "/sparql", "/id"))
+
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError):
         if is_fhir(request):
             return FhirResponse(exc.outcome(), status_code=exc.status)
-        return JsonResponse(
-            {"error": exc.code, "message": exc.diagnostics, "where": exc.expression},
-            status_code=exc.status,
-        )
+        body = {"error": exc.code, "message": exc.diagnostics}
+        if exc.expression:
+            body["where"] = exc.expression
+        return JsonResponse(body, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
@@ -90,6 +112,8 @@ def create_app(snapshot: Snapshot) -> FastAPI:
             return FhirResponse(
                 operation_outcome("error", code, str(exc.detail)), status_code=exc.status_code
             )
+        if exc.status_code == 404 and wants_html(request):
+            return render(request, "not_found.html", {"message": "Siden findes ikke."}, 404)
         return JsonResponse(
             {"error": code, "message": str(exc.detail)}, status_code=exc.status_code
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ def build_snapshot(ontology: Path | None = None, mappings: Path | None = None) -
     errors = [p for p in check_mapping_sets(sets, vocab) if p.severity == "error"]
     if errors:
         raise MappingCheckError(errors)
-    latest = max((s.version for s in vocab.schemes()), default="empty")
+    latest = release_name(vocab)
     return Snapshot(
         vocab=vocab,
         release=f"content-{latest}",
@@ -95,6 +96,16 @@ def build_snapshot(ontology: Path | None = None, mappings: Path | None = None) -
         kinds=kinds,
         translator=Translator(sets, vocab),
     )
+
+
+def release_name(vocab: Vocabulary) -> str:
+    """The newest dated release in the content (``20240530``), ignoring undated local tools."""
+    dated = [
+        v.replace("-", "")
+        for v in (s.version for s in vocab.schemes())
+        if re.fullmatch(r"\d{4}(-?\d{2}){0,2}", v)
+    ]
+    return max(dated, key=lambda v: v.ljust(8, "0"), default="empty")
 
 
 class MappingCheckError(SourceError):

@@ -1,0 +1,169 @@
+"""The web pages in a real browser: Playwright driving Debian's Chromium against a live server.
+
+Screenshots go to a temporary folder, and also to $TERMSERVER_SHOTS when set, for a person to
+look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import EGENOMSORG, VASKE_SIG
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RELATIONER = "3856b434-f72e-42a5-b9d1-0cc93f48434b"
+TIMEOUT_MS = 10_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="da-DK")
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web-shots")
+    extra = os.environ.get("TERMSERVER_SHOTS")
+
+    def take(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000
+        if extra:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(extra) / path.name)
+        return path
+
+    return take
+
+
+def test_typing_vasek_suggests_vaske_sig_and_its_page_shows_place_and_mappings(
+    page, live_server, shots
+):
+    expect = sync_api.expect
+    page.goto(live_server + "/")
+    page.get_by_label("Søg efter et begreb").press_sequentially("vasek", delay=40)
+    suggestion = page.locator(f'#forslag-forside a[href="/begreb/ffb/{VASKE_SIG}"]')
+    expect(suggestion).to_contain_text("Vaske sig")
+    expect(suggestion).to_contain_text("FFB · Egenomsorg")
+    shots(page, "suggestions")
+    suggestion.click()
+    page.wait_for_url(f"**/begreb/ffb/{VASKE_SIG}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vaske sig")
+    crumbs = page.get_by_role("navigation", name="Placering i hierarkiet")
+    expect(crumbs.get_by_role("link")).to_have_text(
+        ["FFB", "FFB tilstande", "Aktivitet og deltagelse", "Egenomsorg"]
+    )
+    mappings = page.locator("table.mappings")
+    expect(mappings).to_contain_text("closeMatch")
+    expect(mappings.get_by_role("link", name="FSIII → FFB", exact=False)).to_be_visible()
+    shots(page, "concept")
+    # The header search works from any page: its suggestions float over the content.
+    page.get_by_label("Søg efter et begreb").press_sequentially("egenomsor", delay=40)
+    expect(page.locator(f'#forslag-top a[href="/begreb/ffb/{EGENOMSORG}"]')).to_be_visible()
+    shots(page, "header-suggestions")
+
+
+def test_tree_expands_with_the_mouse_and_with_the_keyboard(page, live_server, shots):
+    expect = sync_api.expect
+    page.goto(live_server + "/skema/ffb")
+    # Keyboard first: Tab reaches the skip link, with a visible focus indicator.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Gå til indholdet")
+    expect(skip).to_be_focused()
+    assert skip.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    tree = page.get_by_role("list", name="Hierarki for FFB")
+    top = tree.locator("details").filter(has=page.locator("summary", has_text="FFB tilstande"))
+    top.locator("summary").first.click(position={"x": 4, "y": 8})  # the marker, not the link
+    level2 = top.locator("summary", has_text="Aktivitet og deltagelse")
+    expect(level2).to_be_visible()
+    expect(top.get_by_role("link", name="Vis underbegreber")).to_have_count(0)
+    level2.focus()
+    page.keyboard.press("Enter")
+    level3 = top.locator("summary", has_text="Egenomsorg")
+    expect(level3).to_be_visible()
+    level3.focus()
+    page.keyboard.press("Space")
+    leaf = tree.get_by_role("link", name="Vaske sig", exact=True)
+    expect(leaf).to_be_visible()
+    shots(page, "tree")
+    leaf.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/begreb/ffb/{VASKE_SIG}")
+
+
+def test_translate_vum_socialt_liv_shows_ffb_relationer_and_the_path(page, live_server, shots):
+    expect = sync_api.expect
+    page.goto(live_server + "/oversaet")
+    page.get_by_label("Redskab").select_option("vum-1")
+    terms = page.get_by_label("Term i Voksenudredningsmetoden (VUM) 1.0")
+    expect(terms).to_be_visible()  # loaded by htmx when the tool changed
+    terms.select_option(label="Socialt liv")
+    page.get_by_role("button", name="Oversæt").click()
+    page.wait_for_url("**/oversaet?*kode=socialt-liv*")
+    result = page.locator("section.translation")
+    expect(result.locator(f'a[href="/begreb/ffb/{RELATIONER}"]').first).to_have_text("Relationer")
+    path = result.locator("ol.path").first
+    expect(path).to_contain_text("Socialt liv")
+    expect(path).to_contain_text("closeMatch")
+    expect(path.get_by_role("link", name="vum-1--ffb")).to_be_visible()
+    shots(page, "translate")
+
+
+def test_reading_works_with_javascript_disabled(browser, live_server, shots):
+    expect = sync_api.expect
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1000, "height": 800}
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        page.goto(live_server + "/")
+        page.get_by_label("Søg efter et begreb").fill("vasek")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/soeg?q=vasek")
+        expect(page.locator("#forslag-top")).to_be_empty()  # no script ran
+        hit = page.locator(f'ol.results a[href="/begreb/ffb/{VASKE_SIG}"]')
+        expect(hit).to_have_text("Vaske sig")
+        shots(page, "nojs-search")
+        page.goto(live_server + "/skema/ffb")
+        top = page.locator("details").filter(has=page.locator("summary", has_text="FFB tilstande"))
+        top.locator("summary").first.click(position={"x": 4, "y": 8})
+        top.get_by_role("link", name="Vis underbegreber").click()  # a full page, opened there
+        page.wait_for_url("**/skema/ffb?aaben=*")
+        expect(page.locator("summary", has_text="Aktivitet og deltagelse")).to_be_visible()
+        shots(page, "nojs-tree")
+    finally:
+        context.close()
