@@ -272,6 +272,12 @@ def serve(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Antal processer.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorns log-niveau.")] = "info",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="TERMSERVER_DATA", help="Datamappe: slår kuratering til (/api/curation)."
+        ),
+    ] = None,
 ) -> None:
     """Start serveren: FHIR-terminologi (/fhir), JSON-API (/api), dokumentation (/docs)."""
     import os
@@ -283,8 +289,11 @@ def serve(
     out.print(
         f"termserver på http://{host}:{port}  (FHIR: /fhir, JSON: /api, dokumentation: /docs)"
     )
+    if data_dir is not None:
+        os.environ["TERMSERVER_DATA"] = str(data_dir)
     uvicorn.run(
-        "termserver.api.main:app",
+        "termserver.curation.server:create_server_app" if data_dir else "termserver.api.main:app",
+        factory=data_dir is not None,
         host=host,
         port=port,
         workers=workers,
@@ -447,6 +456,10 @@ _register_diff(app)
 from termserver.cli_mappings import register as _register_mappings  # noqa: E402
 
 _register_mappings(app)
+
+from termserver.cli_curation import register as _register_curation  # noqa: E402
+
+_register_curation(app)
 
 from termserver.cli_plans import register as _register_plans  # noqa: E402
 

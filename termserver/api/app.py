@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 
 from termserver import __version__
 from termserver.api import (
+    curation_routes,
     diff_routes,
     fhir_routes,
     iri_routes,
@@ -72,6 +73,7 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     app.include_router(iri_routes.build_router())
     app.include_router(sparql_routes.build_router())
     app.include_router(diff_routes.build_router())
+    app.include_router(curation_routes.build_router())
     app.include_router(web_routes.build_router())
     app.mount("/static", StaticFiles(directory=web_routes.STATIC), name="static")
 
