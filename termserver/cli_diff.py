@@ -51,6 +51,13 @@ def diff(
     full: Annotated[
         bool, typer.Option("--full", help="Markdown: vis definitioner i fuld længde.")
     ] = False,
+    plans: Annotated[
+        Path | None,
+        typer.Option(
+            "--plans",
+            help="Med --impact: en mappe med gemte planer (FHIR Bundle eller Borgerens Plan).",
+        ),
+    ] = None,
     ontology: Annotated[
         Path | None, typer.Option(help="Ontologimappe (standard: projektets).")
     ] = None,
@@ -85,9 +92,27 @@ def diff(
         )
         raise typer.Exit(2)
     result = diff_versions(vocab, system_a, version_a, vocab, version_b)
+    if plans is not None and not with_impact:
+        _err.print("[red]--plans kræver --impact[/red]")
+        raise typer.Exit(2)
+    stored: list = []
+    if plans is not None:
+        from termserver.plans.plan_files import plans_in
+
+        if not plans.is_dir():
+            _err.print(f"[red]Ikke en mappe[/red]: {escape(str(plans))}")
+            raise typer.Exit(2)
+        stored, unreadable = plans_in(plans)
+        for problem in unreadable:
+            _err.print(f"[yellow]springer over[/yellow] {escape(str(problem))}")
     found = None
     if with_impact:
-        found = impact(result, mapping_sets=snap.translator.mapping_sets, valuesets=snap.valuesets)
+        found = impact(
+            result,
+            mapping_sets=snap.translator.mapping_sets,
+            valuesets=snap.valuesets,
+            plans=stored,
+        )
     if fmt == "json":
         from termserver.diff import as_release_diff
 

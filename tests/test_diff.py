@@ -32,6 +32,7 @@ from termserver.diff import (
     RETIRED,
     ReleaseDiff,
     as_release_diff,
+    changed_concepts,
     changelog_markdown,
     changelog_text,
     diff_mapping_sets,
@@ -499,3 +500,65 @@ def test_api_diff_markdown_errors_and_openapi(client):
     r = client.get("/api/diff", params={"from": "x" * 400, "to": "ffb"})
     assert r.status_code == 400
     assert "/api/diff" in client.get("/openapi.json").json()["paths"]
+
+
+def _ffb_codes_in(doc) -> set[str]:
+    """Every FFB code written anywhere in a JSON/YAML document (independent of the plan reader)."""
+    found: set[str] = set()
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("system") == FFB and isinstance(item.get("code"), str):
+                found.add(item["code"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def test_cli_diff_impact_on_a_folder_of_stored_plans(tmp_path: Path, vocab):
+    import shutil
+
+    import yaml
+
+    examples = ROOT / "examples" / "plans"
+    shutil.copy(examples / "plan-bundle.json", tmp_path / "plan-bundle.json")
+    (tmp_path / "borger").mkdir()
+    shutil.copy(examples / "borgerens-plan.yaml", tmp_path / "borger" / "plan.yaml")
+    (tmp_path / "broken.json").write_text('{"resourceType": "Bundle", ', "utf-8")
+    r = runner.invoke(
+        app,
+        [
+            "diff", "ffb@20230517", "ffb@20240530", "--format", "json", "--impact",
+            "--plans", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    changed = {
+        code
+        for _, code in changed_concepts(diff_versions(vocab, FFB, "20230517", vocab, "20240530"))
+    }
+    bundle = _ffb_codes_in(json.loads((examples / "plan-bundle.json").read_text("utf-8")))
+    native = yaml.safe_load((examples / "borgerens-plan.yaml").read_text("utf-8"))
+    # native plans may write FFB codes without a system (the field says which scheme): any code
+    # of the changed set that appears as a value counts
+    native_text = json.dumps(native)
+    expected = {
+        "plan-bundle.json": bundle & changed,
+        "borger/plan.yaml": {c for c in changed if c in native_text},
+    }
+    got = {p["plan"]: {c["code"] for c in p["codes"]} for p in doc["impact"]["plans"]}
+    assert got == {k: v for k, v in expected.items() if v}
+    assert got  # the examples do use concepts whose definitions changed in 2024
+    assert "broken.json" in r.stderr
+
+
+def test_cli_diff_plans_needs_impact_and_a_folder(tmp_path: Path):
+    r = runner.invoke(app, ["diff", "ffb@20230517", "ffb", "--plans", str(tmp_path)])
+    assert r.exit_code == 2
+    r = runner.invoke(
+        app, ["diff", "ffb@20230517", "ffb", "--impact", "--plans", str(tmp_path / "nope")]
+    )
+    assert r.exit_code == 2
