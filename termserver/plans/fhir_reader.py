@@ -63,34 +63,42 @@ class _Bundle:
             )
         self.resources: list[tuple[str, dict, str]] = []  # (path, resource, key)
         self.by_url: dict[str, int] = {}
+        by_url = self.by_url
         for i, entry in enumerate(entries):
-            where = f"Bundle.entry[{i}]"
-            res = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+            res = entry.get("resource") if type(entry) is dict else None
+            rt = res.get("resourceType") if type(res) is dict else None
+            if type(rt) is not str:
                 problems.append(
                     _format(
-                        f"{where}.resource",
+                        f"Bundle.entry[{i}].resource",
                         "mangler en ressource med resourceType",
                         "has no resource with a resourceType",
                     )
                 )
                 continue
-            rt = res["resourceType"]
-            rid = res.get("id") if isinstance(res.get("id"), str) else None
-            full = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-            key = f"{rt}/{rid}" if rid else (full or where)
+            rid = res.get("id")
+            local = f"{rt}/{rid}" if rid and type(rid) is str else None
+            full = entry.get("fullUrl")
+            if type(full) is not str:
+                full = None
             n = len(self.resources)
-            self.resources.append((f"{where}.resource", res, key))
-            for url in filter(None, (full, f"{rt}/{rid}" if rid else None)):
-                if url in self.by_url and self.by_url[url] != n:
+            self.resources.append(
+                (f"Bundle.entry[{i}].resource", res, local or full or f"Bundle.entry[{i}]")
+            )
+            for url in (full, local):
+                if not url:
+                    continue
+                seen = by_url.get(url)
+                if seen is None:
+                    by_url[url] = n
+                elif seen != n:
                     problems.append(
                         _format(
-                            where,
+                            f"Bundle.entry[{i}]",
                             f"{url} findes mere end én gang i Bundle",
                             f"{url} occurs more than once in the Bundle",
                         )
                     )
-                self.by_url.setdefault(url, n)
 
     def resolve(self, ref: Reference) -> dict | None:
         """Point ``ref`` at its resource (sets ``target``/``found``); the resource or None."""
@@ -125,8 +133,7 @@ def read_fhir(doc: dict, source: str = "<input>") -> Plan:
         if rt == "Goal":
             plan.goals.append(_read_goal(plan, path, res, key))
         elif rt == "Condition":
-            profile = " ".join(str(p) for p in (res.get("meta") or {}).get("profile", ()))
-            if key in target_keys or "FocusCondition" in profile or "TargetGroup" in profile:
+            if key in target_keys or _target_group_profile(res):
                 plan.target_groups.append(_read_target_group(plan, path, res, key))
             else:
                 plan.conditions.append(
@@ -207,7 +214,7 @@ def _read_careplan(plan: Plan, bundle: _Bundle, path: str, res: dict) -> None:
     )
     for c in _list(res, "contributor", path, problems):
         ref = c.get("reference") if isinstance(c, dict) else None
-        if ref and (ref == subject or ref.split("/")[-2:-1] == ["Patient"]):
+        if ref and type(ref) is str and (ref == subject or ref.split("/")[-2:-1] == ["Patient"]):
             plan.citizen_is_contributor = True
     for text, informer in _notes(plan, res, path):
         if informer in INFORMER_CITIZEN_CODES:
@@ -220,7 +227,7 @@ def _read_careplan(plan: Plan, bundle: _Bundle, path: str, res: dict) -> None:
         where = f"{path}.addresses[{i}]"
         ref = _ref(a, where, "Condition", problems)
         if ref:
-            ref.rank, ref.rank_location = _rank(a, where)
+            ref.rank, ref.rank_location = _rank(a, where, problems)
             plan.target_group_refs.append(ref)
             bundle.resolve(ref)
     for i, ct in enumerate(_list(res, "careTeam", path, problems)):
@@ -263,6 +270,16 @@ def _follow_up(plan: Plan, bundle: _Bundle, ext: dict, where: str) -> None:
         plan.follow_up_location = f"{where}.valueReference"
 
 
+def _target_group_profile(res: dict) -> bool:
+    """Does the Condition claim KL's FocusCondition (målgruppe) profile?"""
+    meta = res.get("meta")
+    profiles = meta.get("profile") if type(meta) is dict else None
+    if type(profiles) is not list:
+        return False
+    profile = " ".join(str(p) for p in profiles)
+    return "FocusCondition" in profile or "TargetGroup" in profile
+
+
 def _read_goal(plan: Plan, path: str, res: dict, key: str) -> Goal:
     problems = plan.problems
     cats = _list(res, "category", path, problems)
@@ -287,19 +304,19 @@ def _read_goal(plan: Plan, path: str, res: dict, key: str) -> Goal:
         if isinstance(t.get("dueDate"), str):
             goal.due_date = t["dueDate"]
         measure = _codeable(t.get("measure"), f"{where}.measure", problems)
-        codes = {c.code for c in measure.codings} if measure else set()
         detail = _codeable(
             t.get("detailCodeableConcept"), f"{where}.detailCodeableConcept", problems
         )
-        if MEASURE_LEVEL in codes:
-            goal.expected_level = detail
-        elif MEASURE_GOAL_TYPE in codes:
-            goal.goal_type = detail
+        if measure:
+            if any(c.code == MEASURE_LEVEL for c in measure.codings):
+                goal.expected_level = detail
+            elif any(c.code == MEASURE_GOAL_TYPE for c in measure.codings):
+                goal.goal_type = detail
     for i, a in enumerate(_list(res, "addresses", path, problems)):
         where = f"{path}.addresses[{i}]"
         ref = _ref(a, where, "Condition", problems)
         if ref:
-            ref.rank, ref.rank_location = _rank(a, where)
+            ref.rank, ref.rank_location = _rank(a, where, problems)
             goal.addresses.append(ref)
     for i, ext in enumerate(_list(res, "extension", path, problems)):
         name = _ext_name(ext)
@@ -415,7 +432,9 @@ def _all_refs(plan: Plan) -> list[Reference]:
 
 def _notes(plan: Plan, res: dict, path: str) -> list[tuple[str, str | None]]:
     """(text, informer code) of each note; informer codings are kept for terminology checks."""
-    out = []
+    out: list[tuple[str, str | None]] = []
+    if "note" not in res:  # most resources carry no notes; skip the setup
+        return out
     for i, note in enumerate(_list(res, "note", path, plan.problems)):
         if not isinstance(note, dict) or not isinstance(note.get("text"), str):
             continue
@@ -470,46 +489,65 @@ def _codeable(value: Any, where: str, problems: list[Problem]) -> Coded | None:
     if raw is not None and type(raw) is not list:
         problems.append(_format(f"{where}.coding", "skal være en liste", "must be an array"))
         raw = None
-    for i, c in enumerate(raw or ()):
-        if type(c) is not dict:
-            problems.append(
-                _format(f"{where}.coding[{i}]", "skal være en Coding", "must be a Coding")
-            )
-            continue
-        system, code, version, display = (
-            c.get("system"),
-            c.get("code"),
-            c.get("version"),
-            c.get("display"),
-        )
-        fields = [system, code, version, display]
-        for k, v in enumerate(fields):
-            if v is not None and type(v) is not str:
-                name = ("system", "code", "version", "display")[k]
-                problems.append(
-                    _format(f"{where}.coding[{i}].{name}", "skal være en tekst", "must be a string")
+    if raw:
+        for i, c in enumerate(raw):
+            if type(c) is dict:
+                get = c.get
+                system, code, version, display = (
+                    get("system"),
+                    get("code"),
+                    get("version"),
+                    get("display"),
                 )
-                fields[k] = None
-        codings.append(Coding(*fields, f"{where}.coding[{i}]"))
+                # Nearly every coding is well formed; only a bad one pays for the field-by-field
+                # check (this function runs ~70 times per plan and was the reader's hottest).
+                if (
+                    (system is None or type(system) is str)
+                    and (code is None or type(code) is str)
+                    and (version is None or type(version) is str)
+                    and (display is None or type(display) is str)
+                ):
+                    codings.append(Coding(system, code, version, display, where, i))
+                else:
+                    codings.append(_checked_coding(c, f"{where}.coding[{i}]", problems))
+            else:
+                problems.append(
+                    _format(f"{where}.coding[{i}]", "skal være en Coding", "must be a Coding")
+                )
     text = value.get("text")
     return Coded(tuple(codings), where, text if type(text) is str else None)
 
 
+def _checked_coding(c: dict, where: str, problems: list[Problem]) -> Coding:
+    """A Coding whose non-string fields are reported and dropped."""
+    fields: list[Any] = [c.get(name) for name in _CODING_FIELDS]
+    for k, v in enumerate(fields):
+        if v is not None and type(v) is not str:
+            problems.append(
+                _format(f"{where}.{_CODING_FIELDS[k]}", "skal være en tekst", "must be a string")
+            )
+            fields[k] = None
+    return Coding(*fields, where)
+
+
+_CODING_FIELDS = ("system", "code", "version", "display")
+
+
 def _ref(value: Any, where: str, expected: str, problems: list[Problem]) -> Reference | None:
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         problems.append(_format(where, "skal være en Reference", "must be a Reference"))
         return None
     raw = value.get("reference")
-    if not isinstance(raw, str) or not raw:
+    if not raw or type(raw) is not str:
         # A reference by identifier or display only cannot be followed inside the Bundle.
-        return Reference(raw="", location=where, expected=expected)
-    return Reference(raw=raw, location=f"{where}.reference", expected=expected)
+        return Reference("", where, expected)
+    return Reference(raw, f"{where}.reference", expected)
 
 
-def _rank(link: Any, where: str) -> tuple[int | None, str | None]:
+def _rank(link: Any, where: str, problems: list[Problem]) -> tuple[int | None, str | None]:
     if not isinstance(link, dict):
         return None, None
-    for i, ext in enumerate(link.get("extension") or ()):
+    for i, ext in enumerate(_list(link, "extension", where, problems)):
         if _ext_name(ext) == "conditionrank":
             value = ext.get("valuePositiveInt")
             if isinstance(value, int) and not isinstance(value, bool):

@@ -102,30 +102,43 @@ def parse_yaml(data: bytes | str, source: str) -> Any:
     root: Any = _NO_VALUE
     nodes = 0
     documents = 0
+    # The loop runs once per YAML event (~1,500 for a typical plan) and costs as much as libyaml
+    # itself, so the event classes are local names and the common scalar (a string) takes the
+    # shortest path; every limit is still checked on every event.
+    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
+    starts = {yaml.MappingStartEvent: dict, yaml.SequenceStartEvent: list}
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    loader = _Loader(text)
+    next_event = loader.get_event  # what yaml.parse does, without its generator per event
     try:
-        for ev in yaml.parse(text, Loader=_Loader):
+        while True:
+            ev = next_event()
             kind = type(ev)
-            if kind is yaml.ScalarEvent:
-                value = _scalar(ev, source)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if kind is scalar_event:
+                if ev.tag not in _ALLOWED_TAGS or ev.anchor is not None:
+                    _scalar(ev, source)  # raises the matching error
+                # Quoted or block text without a tag is always a string.
+                value = ev.value if ev.style and ev.tag is None else _scalar(ev, source)
+            elif kind in starts:
                 _check_tag(ev, source)
                 if ev.anchor is not None:
                     raise _at(source, ev, "YAML-ankre (&) og aliaser (*) er ikke tilladt")
                 if len(stack) >= MAX_DEPTH:
                     raise _at(source, ev, f"YAML er indlejret dybere end {MAX_DEPTH} niveauer")
-                container: Any = {} if kind is yaml.MappingStartEvent else []
                 nodes += 1
-                stack.append([container, _NO_KEY, ev.start_mark.line + 1])
+                stack.append([starts[kind](), _NO_KEY, ev.start_mark.line + 1])
                 continue
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            elif kind in ends:
                 value = stack.pop()[0]
-            elif kind is yaml.AliasEvent:
+            elif kind is alias_event:
                 raise _at(source, ev, "YAML-aliaser (*) er ikke tilladt (no aliases)")
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise _at(source, ev, "kun ét YAML-dokument pr. fil (one document only)")
                 continue
+            elif kind is yaml.StreamEndEvent or ev is None:
+                break
             else:
                 continue
             nodes += 1
@@ -136,15 +149,16 @@ def parse_yaml(data: bytes | str, source: str) -> Any:
                 continue
             top = stack[-1]
             parent = top[0]
-            if isinstance(parent, list):
+            if type(parent) is list:
                 parent.append(value)
             elif top[1] is _NO_KEY:
-                if not isinstance(value, str | int | float | bool) and value is not None:
-                    raise _at(source, ev, "en nøgle skal være en simpel værdi (scalar key)")
-                key = str(value) if value is not None else ""
-                if key in parent:
-                    raise _at(source, ev, f"nøglen {key!r} står to gange (duplicate key)")
-                top[1] = key
+                if type(value) is not str:
+                    if not isinstance(value, int | float | bool) and value is not None:
+                        raise _at(source, ev, "en nøgle skal være en simpel værdi (scalar key)")
+                    value = str(value) if value is not None else ""
+                if value in parent:
+                    raise _at(source, ev, f"nøglen {value!r} står to gange (duplicate key)")
+                top[1] = value
             else:
                 parent[top[1]] = value
                 top[1] = _NO_KEY
@@ -156,6 +170,8 @@ def parse_yaml(data: bytes | str, source: str) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise PlanInputError(source, None, f"ugyldig YAML: {exc} (invalid YAML)") from None
+    finally:
+        loader.dispose()
     if root is _NO_VALUE:
         raise PlanInputError(source, None, "input er tomt (empty input)")
     return root

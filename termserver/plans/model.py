@@ -23,13 +23,24 @@ NATIVE = "native"
 
 @dataclass(slots=True)
 class Coding:
-    """One coding as written in the plan (nothing checked yet)."""
+    """One coding as written in the plan (nothing checked yet).
+
+    ``where`` is the coding's own location, or with ``index`` ≥ 0 the location of its
+    CodeableConcept: a Bundle carries ~70 codings per plan and a valid one needs none of their
+    paths, so the FHIR reader leaves ``.coding[i]`` to :attr:`location`, built on demand.
+    """
 
     system: str | None
     code: str | None
     version: str | None
     display: str | None
-    location: str
+    where: str
+    index: int = -1
+
+    @property
+    def location(self) -> str:
+        """Where the coding stands (``Bundle.entry[3].resource.code.coding[0]``, ``$.x.code``)."""
+        return self.where if self.index < 0 else f"{self.where}.coding[{self.index}]"
 
 
 @dataclass(slots=True)

@@ -139,8 +139,8 @@ def read_native(doc: Any, source: str = "<input>") -> Plan:
             justification=g.get("justification"),
         )
         for j, a in enumerate(g.get("addresses") or ()):
-            if a is None:
-                continue
+            if a is None or "condition" not in a:
+                continue  # dropped by the schema check, or its required id is already reported
             goal.addresses.append(
                 Reference(
                     raw=a["condition"],
