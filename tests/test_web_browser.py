@@ -167,3 +167,56 @@ def test_reading_works_with_javascript_disabled(browser, live_server, shots):
         shots(page, "nojs-tree")
     finally:
         context.close()
+
+
+LAVE_MAD = "b947f321-7cdb-4b33-9653-f3ff800572b0"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "plans"
+
+
+def test_uploading_a_plan_with_a_mistyped_code_shows_the_danish_finding_at_its_line(
+    page, live_server, shots
+):
+    expect = sync_api.expect
+    # The shipped example with one character dropped from one FFB code: one error.
+    text = (EXAMPLES / "borgerens-plan.json").read_text("utf-8")
+    assert text.count(LAVE_MAD) == 1
+    broken = text.replace(LAVE_MAD, LAVE_MAD[:-1])
+    line = next(n for n, s in enumerate(broken.splitlines(), 1) if LAVE_MAD[:-1] in s)
+    page.goto(live_server + "/")
+    page.get_by_role("link", name="Validér").click()
+    page.wait_for_url("**/valider")
+    page.get_by_label("… eller vælg en fil").set_input_files(
+        files=[{"name": "plan.json", "mimeType": "application/json", "buffer": broken.encode()}]
+    )
+    page.get_by_role("button", name="Validér").click()
+    summary = page.locator("p.summary")
+    expect(summary).to_contain_text("Ugyldig")
+    expect(summary).to_contain_text("1 fejl")
+    finding = page.locator("ol.findings > li.error")
+    expect(finding).to_have_count(1)
+    expect(finding).to_contain_text(f"koden '{LAVE_MAD[:-1]}' findes ikke")
+    expect(finding.locator("code.where")).to_have_text("$.conditions[0].code.code")
+    expect(finding.locator("pre.quote")).to_contain_text(LAVE_MAD[:-1])
+    finding.get_by_role("link", name=f"linje {line}").click()
+    marked = page.locator(f"#linje-{line}")
+    expect(marked).to_have_class("line mark-error")
+    expect(marked).to_be_in_viewport()
+    shots(page, "validate-upload")
+
+
+def test_pasting_a_fhir_bundle_example_points_at_the_fhirpath_and_line(page, live_server, shots):
+    expect = sync_api.expect
+    page.goto(live_server + "/valider")
+    page.get_by_role("link", name="FHIR Bundle med CarePlan").click()
+    plan = page.get_by_label("Planen (JSON eller YAML)")
+    text = plan.input_value()
+    assert '"resourceType": "Bundle"' in text
+    # As a paste: Playwright's fill() types a long multi-line text into a textarea too slowly.
+    plan.evaluate("(el, v) => { el.value = v }", text.replace(LAVE_MAD, LAVE_MAD[:-1]))
+    page.get_by_role("button", name="Validér").click()
+    finding = page.locator("ol.findings > li.error")
+    expect(finding).to_have_count(1)
+    expect(finding.locator("code.where")).to_contain_text("Bundle.entry[")
+    expect(finding.locator("code.where")).to_contain_text(".code.coding[0].code")
+    expect(finding.locator("pre.quote")).to_contain_text(LAVE_MAD[:-1])
+    shots(page, "validate-bundle")

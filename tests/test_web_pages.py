@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -35,6 +36,8 @@ PAGES = [
     "/oversaet?skema=vum-1&kode=socialt-liv",
     "/oversaet?skema=fsiii&term=vaske",
     "/begreb/ffb/findes-ikke",
+    "/valider",
+    "/valider?eksempel=plan-bundle.json",
 ]
 
 
@@ -417,3 +420,88 @@ def test_every_text_colour_pair_has_wcag_aa_contrast(client):
 def test_search_query_is_capped(client):
     html, _ = page(client, "/soeg?q=" + quote("vasek " * 100))
     assert ("vasek " * 100)[:200].strip() in html and ("vasek " * 100)[:210] not in html
+
+
+# --- the validate page -------------------------------------------------------------------------
+
+LAVE_MAD = "b947f321-7cdb-4b33-9653-f3ff800572b0"
+EXAMPLE_PLANS = Path(__file__).resolve().parent.parent / "examples" / "plans"
+
+
+def _example(name: str) -> str:
+    return (EXAMPLE_PLANS / name).read_text("utf-8")
+
+
+def test_validate_page_finds_a_mistyped_code_in_pasted_yaml_and_shows_its_line(client):
+    broken = _example("borgerens-plan.yaml").replace(LAVE_MAD, LAVE_MAD[:-1])
+    line = next(n for n, s in enumerate(broken.splitlines(), 1) if LAVE_MAD[:-1] in s)
+    r = client.post("/valider", data={"plan": broken})
+    assert r.status_code == 200
+    html = r.text
+    assert "<strong>Ugyldig</strong>" in html and "1 fejl" in html
+    assert f"koden &#39;{LAVE_MAD[:-1]}&#39; findes ikke" in html
+    assert '<code class="where">$.conditions[0].code.code</code>' in html
+    assert f'<a href="#linje-{line}">linje {line}</a>' in html
+    assert f'<span id="linje-{line}" class="line mark-error">' in html
+    assert f'<span class="ln">{line}</span>' in html.split('class="quote"')[1].split("</pre>")[0]
+
+
+def test_validate_page_reads_an_uploaded_fhir_bundle_and_gives_the_fhirpath(client):
+    broken = _example("plan-bundle.json").replace(LAVE_MAD, LAVE_MAD[:-1])
+    line = next(n for n, s in enumerate(broken.splitlines(), 1) if LAVE_MAD[:-1] in s)
+    r = client.post("/valider", files={"fil": ("plan.json", broken.encode(), "application/json")})
+    assert r.status_code == 200
+    assert "Resultat for plan.json" in r.text and "(FHIR Bundle)" in r.text
+    where = re.search(r'<code class="where">([^<]+)</code>', r.text).group(1)
+    assert where.startswith("Bundle.entry[") and where.endswith(".code.coding[0].code")
+    assert f'<a href="#linje-{line}">linje {line}</a>' in r.text
+
+
+def test_validate_page_says_where_unreadable_input_breaks(client):
+    r = client.post("/valider", data={"plan": '{\n  "id": "x",\n  "title": \n}'})
+    assert r.status_code == 200
+    assert "Planen kan ikke læses" in r.text and "linje 4" in r.text
+    assert '<a href="#linje-4">Gå til linje 4</a>' in r.text
+    assert '<span id="linje-4" class="line mark-error">' in r.text
+
+
+def test_validate_page_asks_for_a_plan_when_given_none_and_escapes_what_it_shows(client):
+    r = client.post("/valider", data={"plan": "  "})
+    assert r.status_code == 400 and "Indsæt en plan" in r.text
+    r = client.post("/valider", data={"plan": '{"title": "<script>alert(1)</script>"}'})
+    assert "<script>alert(1)" not in r.text and "&lt;script&gt;alert(1)" in r.text
+    r = client.get("/valider?eksempel=../pyproject.toml")
+    assert "findes ikke" in r.text and "[project]" not in r.text
+
+
+def test_validate_page_links_example_plans_that_can_be_downloaded_and_prefilled(client):
+    html, _ = page(client, "/valider")
+    for name in ("borgerens-plan.json", "borgerens-plan.yaml", "plan-bundle.json"):
+        assert f'href="/valider?eksempel={name}#plan"' in html
+        r = client.get(f"/valider/eksempler/{name}")
+        assert r.status_code == 200 and r.content == (EXAMPLE_PLANS / name).read_bytes()
+    html, _ = page(client, "/valider?eksempel=borgerens-plan.yaml")
+    assert str(escape(_example("borgerens-plan.yaml")[:200])) in html
+    assert client.get("/valider/eksempler/findes-ikke.json").status_code == 404
+    r = client.post("/valider", data={"plan": _example("borgerens-plan.yaml")})
+    assert "<strong>Gyldig</strong>" in r.text and "0 fejl" in r.text
+
+
+def test_plan_paths_are_walked_to_the_line_also_inside_a_parameters_wrapper():
+    from termserver.web.plan_view import compose, find_node, path_steps
+
+    assert path_steps("$.conditions[0]['two words'].code") == ["conditions", 0, "two words", "code"]
+    assert path_steps("Bundle.entry[8].resource.code") == ["entry", 8, "resource", "code"]
+    # A FHIRPath function stops the walk at the element before it.
+    assert path_steps("Bundle.entry[1].extension.where(url='x').value") == [
+        "entry", 1, "extension"
+    ]  # fmt: skip
+    text = (
+        '{"resourceType": "Parameters", "parameter": [\n'
+        ' {"name": "resource", "resource": {"resourceType": "Bundle", "entry": [\n'
+        '  {"resource": {"code": "x"}}]}}]}'
+    )
+    node, exact = find_node(compose(text), "Bundle.entry[0].resource.code")
+    assert exact and node.start_mark.line == 2 and node.value == "x"
+    node, exact = find_node(compose(text), "Bundle.entry[5].resource")
+    assert not exact and node.start_mark.line == 1  # the nearest element that exists

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from termserver.mappings import BROAD, CLOSE, EXACT, NARROW, RELATED, short_name
 from termserver.model import ACTIVE, DEPRECATED, RETIRED, Concept
+from termserver.web.textdiff import word_diff
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -22,6 +23,16 @@ HTMX_VERSION = "2.0.11"
 
 STATUS_DA = {ACTIVE: "aktiv", DEPRECATED: "frarådet", RETIRED: "udgået"}
 MAPPING_STATUS_DA = {"published": "publiceret", "proposed": "foreslået"}
+CHANGE_STATUS_DA = {
+    "draft": "kladde",
+    "proposed": "foreslået",
+    "approved": "godkendt",
+    "rejected": "afvist",
+    "published": "udgivet",
+}
+ROLE_DA = {"reader": "læser", "editor": "redaktør", "approver": "godkender", "admin": "admin"}
+#: The form field every curation form carries its CSRF token in.
+CSRF_FIELD = "csrf"
 #: How a row "fra <relation> til" reads in Danish; the SKOS name follows in the page.
 RELATION_DA = {
     EXACT: "samme betydning",
@@ -61,6 +72,26 @@ def linkify(text: str | None) -> Markup:
     return escape(text or "")
 
 
+def kind_da(kind: str) -> str:
+    """``concept.definition`` → ``Ny definition``."""
+    from termserver.curation.changes import KINDS
+
+    spec = KINDS.get(kind)
+    return spec.title[:1].upper() + spec.title[1:] if spec else kind
+
+
+def diff_value(value: Any) -> str:
+    """A value from a release diff as text: labels of concept references, lists joined."""
+    if isinstance(value, tuple | list):
+        return ", ".join(diff_value(v) for v in value)
+    display = getattr(value, "display", None)
+    if display is not None:
+        return f"{display} ({value.code})"
+    if value in STATUS_DA:
+        return STATUS_DA[value]
+    return "" if value is None else str(value)
+
+
 def query_url(path: str, params: dict[str, Any]) -> str:
     """``path?params`` without empty values (for filter and paging links)."""
     kept = {k: v for k, v in params.items() if v not in (None, "", False)}
@@ -85,6 +116,12 @@ def _environment() -> Environment:
         relation_name=short_name,
         confidence_da=confidence_da,
         htmx_version=HTMX_VERSION,
+        change_status_da=lambda s: CHANGE_STATUS_DA.get(s, s),
+        role_da=lambda r: ROLE_DA.get(r, r),
+        kind_da=kind_da,
+        diff_value=diff_value,
+        word_diff=word_diff,
+        csrf_field=CSRF_FIELD,
     )
     return env
 
@@ -97,6 +134,12 @@ def render(
 ) -> HTMLResponse:
     """Render a page (or fragment) with the context every page shares."""
     snapshot = request.app.state.holder.current
-    shared = {"request": request, "release": snapshot.release, "q": request.query_params.get("q")}
+    shared = {
+        "request": request,
+        "release": snapshot.release,
+        "q": request.query_params.get("q"),
+        "curation_on": getattr(request.app.state, "curation", None) is not None,
+        "web_user": getattr(request.state, "web_user", None),
+    }
     html = _ENV.get_template(template).render({**shared, **context})
     return HTMLResponse(html, status_code=status_code)

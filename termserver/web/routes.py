@@ -16,6 +16,7 @@ from termserver.errors import UnknownConceptError
 from termserver.model import STATUSES, Concept, SchemeVersion
 from termserver.translate import FFB_SYSTEM
 from termserver.vocabulary import SearchHit, Vocabulary
+from termserver.web import curation_pages, validate_page
 from termserver.web.concept_view import mapping_row, mappings_of, valuesets_of
 from termserver.web.history import concept_history
 from termserver.web.mapping_view import (
@@ -136,6 +137,8 @@ def _tools(snapshot) -> list[SchemeVersion]:
 def build_router() -> APIRouter:
     """The web page routes (HTML, not in the OpenAPI schema)."""
     r = APIRouter(include_in_schema=False)
+    r.include_router(validate_page.build_router())
+    r.include_router(curation_pages.build_router())
 
     @r.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
