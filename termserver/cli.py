@@ -275,8 +275,25 @@ def serve(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            envvar="TERMSERVER_DATA", help="Datamappe: slår kuratering til (/api/curation)."
+            envvar="TERMSERVER_DATA",
+            help="Datamappe: slår kuratering til (standard: ./termserver-data, hvis den findes).",
         ),
+    ] = None,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(min=0, help="Forespørgsler pr. sekund pr. klient (0: ingen grænse)."),
+    ] = None,
+    trusted_proxies: Annotated[
+        str | None,
+        typer.Option(help="Proxyer (IP/net, kommasepareret) hvis X-Forwarded-For troes."),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(min=1, help="Største request-body i bytes.")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="Logformat: json eller text.")] = None,
+    fhir_dir: Annotated[
+        list[Path] | None,
+        typer.Option(help="Mappe med FHIR JSON (CodeSystem, ValueSet, ConceptMap); kan gentages."),
     ] = None,
 ) -> None:
     """Start serveren: FHIR-terminologi (/fhir), JSON-API (/api), dokumentation (/docs)."""
@@ -289,8 +306,42 @@ def serve(
     out.print(
         f"termserver på http://{host}:{port}  (FHIR: /fhir, JSON: /api, dokumentation: /docs)"
     )
+    if data_dir is None:
+        from termserver.curation.releases import DataDir
+        from termserver.curation.service import DEFAULT_DATA_DIR
+
+        # `termserver user add` creates the default data directory: curation is then on.
+        if DataDir(DEFAULT_DATA_DIR).exists():
+            data_dir = DEFAULT_DATA_DIR
     if data_dir is not None:
         os.environ["TERMSERVER_DATA"] = str(data_dir)
+        out.print(f"kuratering slået til: data i {data_dir} (/kuratering, /api/curation)")
+    if fhir_dir:
+        from termserver.fhir.overlay import FHIR_DIRS_ENV, load_fhir_dirs
+
+        try:  # checked here so a bad file stops the start with its name, not a traceback
+            load_fhir_dirs(fhir_dir)
+        except SourceError as exc:
+            err.print(f"[red]Kan ikke indlæse FHIR-ressourcer: {exc}[/red]")
+            raise typer.Exit(1) from None
+        os.environ[FHIR_DIRS_ENV] = os.pathsep.join(str(d.resolve()) for d in fhir_dir)
+    # Through the environment, so every worker process builds its app with the same limits.
+    from termserver import settings as s
+    from termserver.api.observability import log_config
+
+    for env, value in (
+        (s.RATE_LIMIT_ENV, rate_limit),
+        (s.TRUSTED_PROXIES_ENV, trusted_proxies),
+        (s.MAX_BODY_ENV, max_body_bytes),
+        (s.LOG_FORMAT_ENV, log_format),
+    ):
+        if value is not None:
+            os.environ[env] = str(value)
+    try:
+        settings = s.Settings.from_env()
+    except s.SettingsError as exc:
+        err.print(f"[red]fejl i indstillingerne[/red] {exc}")
+        raise typer.Exit(2) from None
     uvicorn.run(
         "termserver.curation.server:create_server_app" if data_dir else "termserver.api.main:app",
         factory=data_dir is not None,
@@ -298,7 +349,10 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=log_config(log_level, settings.log_format),
         access_log=False,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: one list for both.
+        forwarded_allow_ips=",".join(str(net) for net in settings.trusted_proxies),
     )
 
 

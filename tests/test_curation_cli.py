@@ -54,3 +54,24 @@ def test_bootstrap_admin_by_cli_then_release_and_audit(data_dir, database_url):
     log = runner.invoke(app, ["audit", "--json", "--user", "anna"], env=env)
     actions = [json.loads(line)["action"] for line in log.stdout.splitlines()]
     assert actions == ["change.approve", "release.publish"]
+
+
+def test_serve_turns_curation_on_once_user_add_made_the_default_data_dir(tmp_path, monkeypatch):
+    import uvicorn
+
+    from termserver.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TERMSERVER_DATA", raising=False)
+    seen: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: seen.append(target))
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert seen[-1] == "termserver.api.main:app"  # nothing there yet: read-only
+    made = runner.invoke(app, ["user", "add", "ebba", "--role", "editor"])
+    assert made.exit_code == 0, made.output
+    assert (tmp_path / "termserver-data").is_dir()
+    monkeypatch.delenv("TERMSERVER_DATA", raising=False)
+    served = runner.invoke(app, ["serve"])
+    assert served.exit_code == 0 and "kuratering slået til" in served.output
+    assert seen[-1] == "termserver.curation.server:create_server_app"
