@@ -22,6 +22,8 @@ class Designation:
     use_system: str | None = None
     use_code: str | None = None
     use_display: str | None = None
+    #: The canonical of the code system supplement it came from (None: the code system's own).
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class SchemeVersion:
     valid_to: str | None = None
     #: True when this project assigned the codes (the tool has no official ones).
     codes_assigned: bool = False
+    #: Canonicals (url|version) of the supplements laid over this release for one request.
+    supplements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,8 +83,10 @@ class ValueSetError(TermserverError):
         location: str | None = None,
         issue_type: str = "invalid",
         value_set: str | None = None,
+        missing: str | None = None,
     ) -> None:
         self.message = message
+        self.missing = missing  # the canonical of an imported value set that is not known
         self.location = location
         self.issue_type = issue_type
         self.value_set = value_set
@@ -105,6 +107,11 @@ class ValueSetDef:
     compose: dict[str, Any] = field(hash=False, compare=False, repr=False)
     source: str = "<input>"
     resource: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    # Value sets in the resource's ``contained``, by id: what ``#id`` imports refer to. Shared
+    # by the container and its contained value sets (FHIR references resolve in the container).
+    contained: Mapping[str, ValueSetDef] = field(
+        default_factory=dict, hash=False, compare=False, repr=False
+    )
 
     @property
     def canonical(self) -> str:
@@ -167,31 +174,64 @@ def read_valueset_file(path: Path) -> ValueSetDef:
     return read_valueset(doc, source=name)
 
 
-def read_valueset(doc: Any, *, source: str = "<input>") -> ValueSetDef:
-    """Check a parsed ValueSet resource and return its definition; errors name the JSON path."""
+def read_valueset(doc: Any, *, source: str = "<input>", url_required: bool = True) -> ValueSetDef:
+    """Check a parsed ValueSet resource and return its definition; errors name the JSON path.
+
+    ``url_required=False`` accepts a value set without ``url`` (one given inline in a request);
+    its ``url`` is then empty. Contained ValueSets are read too (they need no ``url``).
+    """
     c = _Checker(source)
-    c.obj(doc, "$")
+    contained: dict[str, ValueSetDef] = {}
+    vs = _read_valueset(c, doc, "$", url_required, contained)
+    for i, inner in enumerate(c.array(doc, "contained", "$")):
+        if not isinstance(inner, dict) or inner.get("resourceType") != "ValueSet":
+            continue  # other contained resources are not ours to read
+        where = f"$.contained[{i}]"
+        ident = c.string(inner, "id", where, required=True)
+        if ident in contained:
+            raise c.fail(f"{where}.id", f"contained id {ident!r} is used twice")
+        # A contained value set without url is known by its local reference.
+        url = None if inner.get("url") is not None else f"#{ident}"
+        contained[ident] = _read_valueset(c, inner, where, False, contained, url)
+    return vs
+
+
+def _read_valueset(
+    c: _Checker,
+    doc: Any,
+    root: str,
+    url_required: bool,
+    contained: Mapping[str, ValueSetDef],
+    default_url: str | None = None,
+) -> ValueSetDef:
+    c.obj(doc, root)
     if doc.get("resourceType") != "ValueSet":
-        raise c.fail("$.resourceType", f"expected 'ValueSet', got {doc.get('resourceType')!r}")
-    url = c.string(doc, "url", "$", required=True)
-    status = c.string(doc, "status", "$", required=True)
+        got = doc.get("resourceType")
+        raise c.fail(f"{root}.resourceType", f"expected 'ValueSet', got {got!r}")
+    url = c.string(doc, "url", root, required=url_required) or default_url or ""
+    status = c.string(doc, "status", root, required=True)
     if status not in _STATUSES:
-        raise c.fail("$.status", f"must be one of {sorted(_STATUSES)}, got {status!r}")
+        raise c.fail(f"{root}.status", f"must be one of {sorted(_STATUSES)}, got {status!r}")
     compose = doc.get("compose")
     if compose is None:
-        raise c.fail("$.compose", "required element is missing (only composed value sets are used)")
-    c.compose(compose, "$.compose")
-    name = c.string(doc, "name", "$") or c.string(doc, "id", "$") or url.rstrip("/").rsplit("/")[-1]
+        raise c.fail(
+            f"{root}.compose", "required element is missing (only composed value sets are used)"
+        )
+    c.compose(compose, f"{root}.compose")
+    name = (
+        c.string(doc, "name", root) or c.string(doc, "id", root) or url.rstrip("/").rsplit("/")[-1]
+    )
     return ValueSetDef(
         url=url,
-        version=c.string(doc, "version", "$"),
+        version=c.string(doc, "version", root),
         name=name,
-        title=c.string(doc, "title", "$"),
+        title=c.string(doc, "title", root),
         status=status,
-        description=c.string(doc, "description", "$"),
+        description=c.string(doc, "description", root),
         compose=compose,
-        source=source,
+        source=c.source,
         resource=doc,
+        contained=contained,
     )
 
 
@@ -266,7 +306,9 @@ class _Checker:
             op = self.string(flt, "op", fpath, required=True)
             if op not in FILTER_OPS:
                 raise self.fail(f"{fpath}.op", f"unknown filter op {op!r}; use one of {_ops()}")
-            self.string(flt, "value", fpath, required=True)
+            # A filter without a value is reported when it is evaluated (with the value set
+            # in hand), so a broken definition given beside others does not sink the request.
+            self.string(flt, "value", fpath)
         for j, url in enumerate(imports):
             if not isinstance(url, str) or not url.strip():
                 raise self.fail(f"{path}.valueSet[{j}]", "must be a canonical URL string")
@@ -370,6 +412,15 @@ class ValueSetIndex:
         """O(1) membership of ``system``/``code`` in the value set at ``url`` (default versions)."""
         members, _, _ = self._members(self._definition(url), None)
         return (system, code) in members
+
+    def member(
+        self, vs: str | ValueSetDef, system: str, code: str, version: str | None = None
+    ) -> Concept | None:
+        """The member ``system``/``code`` of ``vs`` (from ``version`` if given), or None."""
+        definition = self._definition(vs)
+        members, _, _ = self._members(definition, {system: version} if version else None)
+        found = members.get((system, code))
+        return found if found is not None and version in (None, found.version) else None
 
     def validate_code(
         self,
@@ -483,7 +534,9 @@ class _Evaluator:
         except ValueSetError as exc:
             if exc.value_set is not None:  # already placed, inside an imported value set
                 raise
-            raise ValueSetError(exc.message, exc.location, exc.issue_type, vs.canonical) from None
+            raise ValueSetError(
+                exc.message, exc.location, exc.issue_type, vs.canonical, exc.missing
+            ) from None
         if compose.get("inactive") is False:
             members = {k: c for k, c in members.items() if c.active}
         self._memo[vs.canonical] = members
@@ -495,17 +548,36 @@ class _Evaluator:
         if "system" in part:
             sets.append(self._system_part(part, where, vs))
         for j, canonical in enumerate(part.get("valueSet", ())):
-            sets.append(self._import(canonical, f"{where}.valueSet[{j}]", stack))
+            sets.append(self._import(canonical, f"{where}.valueSet[{j}]", stack, vs))
         first, *rest = sets
         if not rest:
             return first
         return {k: c for k, c in first.items() if all(k in other for other in rest)}
 
-    def _import(self, canonical: str, where: str, stack: tuple[str, ...]) -> _Members:
+    def _import(
+        self, canonical: str, where: str, stack: tuple[str, ...], vs: ValueSetDef
+    ) -> _Members:
+        if canonical.startswith("#"):
+            # A local reference to a contained value set: part of this definition, so it is
+            # not reported as a value set used.
+            local = vs.contained.get(canonical[1:])
+            if local is None:
+                raise ValueSetError(
+                    f"no contained value set has id {canonical[1:]!r}",
+                    where,
+                    "not-found",
+                    missing=canonical,
+                )
+            return self._expand(local, stack)
         url, _, version = canonical.partition("|")
         found = self.resolve(url) if self.resolve is not None else None
         if found is None:
-            raise ValueSetError(f"imported value set {canonical} is not known", where, "not-found")
+            raise ValueSetError(
+                f"imported value set {canonical} is not known",
+                where,
+                "not-found",
+                missing=canonical,
+            )
         if version and found.version != version:
             raise ValueSetError(
                 f"imported value set {url} is held in version {found.version!r}, not {version!r}",
@@ -523,7 +595,7 @@ class _Evaluator:
             release = self._release(system, version)
         except UnknownConceptError as exc:
             raise ValueSetError(str(exc), f"{where}.system", "not-found") from None
-        self.used_cs[f"{system}|{version}"] = None
+        self.used_cs[f"{system}|{version}" if version else system] = None
         if "concept" in part:
             out: _Members = {}
             for j, cref in enumerate(part["concept"]):
@@ -579,7 +651,7 @@ class _Filter:
         self.version = version
         self.prop = flt["property"]
         self.op = flt["op"]
-        self.value = flt["value"]
+        self.value: str | None = flt.get("value")
         self.where = where
 
     def fail(self, message: str, issue_type: str = "invalid") -> ValueSetError:
@@ -587,6 +659,11 @@ class _Filter:
 
     def codes(self) -> set[str]:
         op = self.op
+        if self.value is None:
+            raise self.fail(
+                f"The system {self.system} filter with property = {self.prop}, op = {op} has no "
+                "value"
+            )
         if op in _HIERARCHY_OPS:
             return self._hierarchy()
         if op == "exists":

@@ -161,6 +161,19 @@ class Vocabulary:
                     entries.extend((i, d.value, False) for d in c.designations)
         self._labels = LabelIndex(entries)
 
+    def with_releases(self, extra: Iterable[SchemeRelease], *, label: str = "") -> Vocabulary:
+        """A new snapshot: this one's releases plus ``extra``, which replace any release of the
+        same system and version (a request-scoped overlay; this snapshot is not changed)."""
+        extra = list(extra)
+        replaced = {(r.scheme.system, r.scheme.version) for r in extra}
+        own = [
+            SchemeRelease(rel.meta, tuple(rel.concepts.values()))
+            for system, versions in self._releases.items()
+            for version, rel in versions.items()
+            if (system, version) not in replaced
+        ]
+        return Vocabulary([*own, *extra], label=label or self.label)
+
     # --- schemes and releases ---------------------------------------------------------------
 
     def systems(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -14,8 +15,21 @@ from starlette.routing import Match
 
 from termserver.api.responses import FhirResponse, read_body
 from termserver.api.state import Snapshot
-from termserver.fhir import codesystem_ops, conceptmap_ops, valueset_ops
+from termserver.fhir import (
+    codesystem_ops,
+    conceptmap_ops,
+    conceptmap_r5,
+    tx_validate,
+    valueset_ops,
+)
 from termserver.fhir.outcome import FhirError, bad_request, not_found, operation_outcome
+from termserver.fhir.overlay import (
+    Overlay,
+    OverlayCache,
+    StartupView,
+    fhir_dirs_from_env,
+    load_fhir_dirs,
+)
 from termserver.fhir.params import OperationParams, check_depth
 from termserver.fhir.resources import (
     SUBSETTED,
@@ -25,9 +39,11 @@ from termserver.fhir.resources import (
     searchset,
     terminology_capabilities,
 )
+from termserver.fhir.supplements import SupplementCache
 from termserver.fhir.xml import format_choice
 
 MAX_BODY = 1_000_000
+R5_VERSION = "5.0.0"
 MAX_PAGE = 1000
 JSON_TYPES = ("application/fhir+json", "application/json")
 OPERATIONS = {
@@ -42,6 +58,9 @@ THREADED = {("ValueSet", "expand"), ("ValueSet", "validate-code")}
 SEARCH_PARAMS = ("url", "version", "name", "title", "status")
 SEARCH_CONTROLS = ("_summary", "_elements", "_count", "_offset", "_format", "_pretty")
 _ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Shared by every app in the process: keys carry the snapshot's identity, so apps never mix.
+_OVERLAYS = OverlayCache()
+_SUPPLEMENTED = SupplementCache()
 
 
 def _snapshot(request: Request) -> Snapshot:
@@ -92,28 +111,86 @@ async def operation_params(request: Request) -> OperationParams:
     return OperationParams.from_query(request.query_params.multi_items())
 
 
-def _operation(fn: Callable[[Any, OperationParams], dict], on: str, threaded: bool) -> Callable:
+def _operation(
+    fn: Callable[[Any, OperationParams], dict],
+    on: str,
+    threaded: bool,
+    r5: bool = False,
+    view: StartupView | None = None,
+) -> Callable:
     async def endpoint(request: Request) -> FhirResponse:
+        if not r5:
+            return await answer(request)
+        try:
+            return await answer(request)
+        except FhirError as exc:
+            return FhirResponse(exc.outcome_r5(), status_code=exc.status)
+
+    async def answer(request: Request) -> FhirResponse:
         snap = _snapshot(request)
-        target = {"ValueSet": snap.valuesets, "ConceptMap": snap.translator}.get(on, snap.vocab)
         params = await operation_params(request)
-        if threaded:
+        header = request.headers.get("accept-language")
+        if r5 and header:  # the display language when the request names none
+            params = params.with_value("displayLanguage", "valueCode", header)
+        shown = Overlay(snap.vocab, snap.valuesets)
+        if view is not None:
+            shown = view.of(snap, snap.vocab, snap.valuesets)
+        given = params.all("tx-resource")
+        if given:
+            # Built off the loop: parsing and indexing a code system is real work.
+            shown = await run_in_threadpool(_OVERLAYS.get, snap, shown, given)
+        wanted = _check_supplements(params, shown.supplements)
+        if wanted:
+            shown = await run_in_threadpool(_SUPPLEMENTED.get, shown, wanted)
+        vocab, valuesets = shown.vocab, shown.valuesets
+        translator: Any = snap.translator
+        if r5:
+            translator = conceptmap_r5.TranslateScope(translator, shown.conceptmaps)
+        target = {"ValueSet": valuesets, "ConceptMap": translator}.get(on, vocab)
+        if threaded or given:
             return FhirResponse(await run_in_threadpool(fn, target, params))
         return FhirResponse(fn(target, params))
 
-    endpoint.__doc__ = fn.__doc__
+    endpoint.__doc__ = getattr(fn, "func", fn).__doc__  # through functools.partial
     return endpoint
 
 
-def add_operation(router: APIRouter, resource: str, name: str, fn: Callable) -> None:
+def _check_supplements(params: OperationParams, known: frozenset[str]) -> list[str]:
+    """``useSupplement``: the supplements to apply; 404 for one that was not given."""
+    wanted = []
+    for canonical in params.all("useSupplement"):
+        if not isinstance(canonical, str):
+            raise bad_request("useSupplement must be a canonical URL", "useSupplement")
+        if canonical not in known:
+            raise FhirError(
+                404,
+                "not-found",
+                f"Required supplement not found: {canonical}",
+                "useSupplement",
+                tx_code="not-found",
+            )
+        wanted.append(canonical)
+    return wanted
+
+
+def add_operation(
+    router: APIRouter,
+    resource: str,
+    name: str,
+    fn: Callable,
+    *,
+    r5: bool = False,
+    view: StartupView | None = None,
+) -> None:
     """Register ``/{resource}/${name}`` for GET and POST, with distinct OpenAPI operation ids."""
+    suffix, prefix = ("_r5", "/r5") if r5 else ("", "")
     for method in ("GET", "POST"):
         router.add_api_route(
-            f"/{resource}/${name}",
-            _operation(fn, resource, (resource, name) in THREADED),
+            f"{prefix}/{resource}/${name}",
+            _operation(fn, resource, (resource, name) in THREADED, r5, view),
             methods=[method],
-            summary=f"{resource}/${name} ({method})",
-            operation_id=f"{resource}_{name.replace('-', '_')}_{method.lower()}",
+            summary=f"{resource}/${name} ({method}{', R5' if r5 else ''})",
+            operation_id=f"{resource}_{name.replace('-', '_')}_{method.lower()}{suffix}",
             response_class=FhirResponse,
         )
 
@@ -219,28 +296,44 @@ def _method_refuser(routes: list) -> Callable:
     return refuse
 
 
+def _add_operations(router: APIRouter, *, r5: bool, view: StartupView) -> None:
+    """The terminology operations, for the R4 endpoint or (``r5``) the R5 one."""
+    # R5 answers $validate-code as the terminology ecosystem does (issues, HL7 wording); R4
+    # keeps the bilingual answers our existing clients read.
+    cs_validate = tx_validate.validate_codesystem if r5 else codesystem_ops.validate_code
+    vs_validate = tx_validate.validate_valueset if r5 else valueset_ops.validate_code
+    lookup = functools.partial(codesystem_ops.lookup, r5=True) if r5 else codesystem_ops.lookup
+    for name, fn in (
+        ("lookup", lookup),
+        ("validate-code", cs_validate),
+        ("subsumes", codesystem_ops.subsumes),
+    ):
+        add_operation(router, "CodeSystem", name, fn, r5=r5, view=view)
+    expand = functools.partial(valueset_ops.expand, r5=True) if r5 else valueset_ops.expand
+    for name, fn in (("expand", expand), ("validate-code", vs_validate)):
+        add_operation(router, "ValueSet", name, fn, r5=r5, view=view)
+    translate = conceptmap_r5.translate if r5 else conceptmap_ops.translate
+    add_operation(router, "ConceptMap", "translate", translate, r5=r5, view=view)
+
+
 def build_router() -> APIRouter:
     """All ``/fhir`` routes; operations come before ``{id}`` so ``$lookup`` is never an id."""
     router = APIRouter(prefix="/fhir", tags=["FHIR terminology"])
-    for name, fn in (
-        ("lookup", codesystem_ops.lookup),
-        ("validate-code", codesystem_ops.validate_code),
-        ("subsumes", codesystem_ops.subsumes),
-    ):
-        add_operation(router, "CodeSystem", name, fn)
-    for name, fn in (
-        ("expand", valueset_ops.expand),
-        ("validate-code", valueset_ops.validate_code),
-    ):
-        add_operation(router, "ValueSet", name, fn)
-    add_operation(router, "ConceptMap", "translate", conceptmap_ops.translate)
+    # Resources from `termserver serve --fhir-dir`, shown over every snapshot (checked by serve
+    # before start; a bad file here still stops the app with its file and JSON path).
+    view = StartupView(load_fhir_dirs(fhir_dirs_from_env()))
+    _add_operations(router, r5=False, view=view)
+
+    def current(request: Request) -> Overlay:
+        snap = _snapshot(request)
+        return view.of(snap, snap.vocab, snap.valuesets)
 
     @router.get(
         "/metadata", summary="CapabilityStatement (mode=terminology: TerminologyCapabilities)"
     )
     async def metadata(request: Request, mode: str | None = None) -> FhirResponse:
         _check_format(request)
-        vocab = _snapshot(request).vocab
+        vocab = current(request).vocab
         if mode == "terminology":
             return FhirResponse(terminology_capabilities(vocab))
         if mode not in (None, "full", "normative"):
@@ -249,7 +342,7 @@ def build_router() -> APIRouter:
 
     @router.get("/CodeSystem", summary="Search code systems by url, version, name, title, status")
     async def search_codesystems(request: Request) -> FhirResponse:
-        vocab = _snapshot(request).vocab
+        vocab = current(request).vocab
         candidates: list[Candidate] = [
             (
                 {"url": m.system, "version": m.version, "name": m.name, "title": m.title}
@@ -266,7 +359,7 @@ def build_router() -> APIRouter:
     )
     async def read_codesystem(request: Request, resource_id: str) -> FhirResponse:
         _check_format(request)
-        vocab = _snapshot(request).vocab
+        vocab = current(request).vocab
         for system in vocab.systems():
             for meta in vocab.versions(system):
                 if codesystem_id(meta) == resource_id:
@@ -276,7 +369,7 @@ def build_router() -> APIRouter:
     @router.get("/ValueSet", summary="Search value sets by url, version, name, title, status")
     async def search_valuesets(request: Request) -> FhirResponse:
         candidates: list[Candidate] = []
-        for vs in _snapshot(request).valuesets.definitions():
+        for vs in current(request).valuesets.definitions():
             res = valueset_ops.valueset_resource(vs)
             candidates.append(
                 (res, lambda summary, res=res: _summary_of(res, "compose") if summary else res)
@@ -286,7 +379,7 @@ def build_router() -> APIRouter:
     @router.get("/ValueSet/{resource_id}", summary="Read one value set definition (id: its name)")
     async def read_valueset(request: Request, resource_id: str) -> FhirResponse:
         _check_format(request)
-        for vs in _snapshot(request).valuesets.definitions():
+        for vs in current(request).valuesets.definitions():
             res = valueset_ops.valueset_resource(vs)
             if res["id"] == resource_id:
                 return FhirResponse(res)
@@ -307,6 +400,20 @@ def build_router() -> APIRouter:
         return FhirResponse(
             conceptmap_ops.conceptmap_by_id(_snapshot(request).translator, resource_id)
         )
+
+    # FHIR R5 beside R4: the same operations; only $expand's answer differs (see CONFORMANCE.md).
+    _add_operations(router, r5=True, view=view)
+
+    @router.get("/r5/metadata", summary="R5 CapabilityStatement (mode=terminology: capabilities)")
+    async def metadata_r5(request: Request, mode: str | None = None) -> FhirResponse:
+        _check_format(request)
+        vocab = current(request).vocab
+        if mode == "terminology":
+            return FhirResponse(terminology_capabilities(vocab))
+        if mode not in (None, "full", "normative"):
+            raise bad_request(f"unknown mode {mode!r} (use terminology, full or normative)", "mode")
+        statement = capability_statement(vocab, _base_url(request) + "/r5", OPERATIONS)
+        return FhirResponse(statement | {"fhirVersion": R5_VERSION})
 
     # Last: every other method on any /fhir path (this server never writes).
     router.add_api_route(

@@ -8,7 +8,7 @@ from termserver.errors import UnknownConceptError
 from termserver.fhir.outcome import bad_request, not_found
 from termserver.fhir.params import Coding, OperationParams
 from termserver.fhir.resources import designation_json, display_designation, property_value
-from termserver.model import DEPRECATED, Concept
+from termserver.model import DEPRECATED, Concept, Designation
 from termserver.valuesets import same_label
 from termserver.vocabulary import Vocabulary
 
@@ -56,8 +56,13 @@ def coding_from(
     return coding
 
 
-def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
-    """$lookup: display, designations, definition, hierarchy and status of one code."""
+def lookup(vocab: Vocabulary, params: OperationParams, *, r5: bool = False) -> dict[str, Any]:
+    """$lookup: display, designations, definition, hierarchy and status of one code.
+
+    ``property=*`` asks for every property. With ``r5`` the answer is shaped as FHIR R5 servers
+    give it: ``code`` and ``system`` echoed, no ``systemTitle``, only the concept's own
+    designations, and ``status`` only when it is not active.
+    """
     c = coding_from(params)
     version = c.version or params.str("version")
     system = _check_system(vocab, c.system, version, "system")
@@ -67,20 +72,27 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
     if concept is None:
         raise not_found(vocab_message(vocab, system, c.code, version), "code")
     asked = set(params.strings("property"))
+    if "*" in asked:
+        asked = set()
     wanted = asked or set(LOOKUP_PROPERTIES)
     language = params.str("displayLanguage")
     rel = vocab.release(system, concept.version)
-    out: list[dict[str, Any]] = [
-        _param("name", "valueString", rel.name),
-        _param("version", "valueString", concept.version),
-        _param("display", "valueString", concept.label(language)),
-    ]
-    if rel.title:
+    out: list[dict[str, Any]] = [_param("name", "valueString", rel.name)]
+    if concept.version:
+        out.append(_param("version", "valueString", concept.version))
+    out.append(_param("display", "valueString", concept.label(language)))
+    if r5:
+        out.append(_param("code", "valueCode", concept.code))
+        out.append(_param("system", "valueUri", system))
+        out.append(_param("abstract", "valueBoolean", concept.not_selectable))
+    elif rel.title:
         out.append(_param("systemTitle", "valueString", rel.title))
     if concept.definition and "definition" in wanted:
         out.append(_param("definition", "valueString", concept.definition))
     if "designation" in wanted:
-        for d in (display_designation(concept), *concept.designations):
+        # R5 servers give the display as a plain designation in the code system's language.
+        display = Designation(concept.display, concept.language) if r5 else None
+        for d in (display or display_designation(concept), *concept.designations):
             out.append({"name": "designation", "part": _designation_parts(d)})
     props: list[tuple[str, str, Any]] = []
     if "parent" in wanted:
@@ -89,7 +101,7 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
         props += [("child", "valueCode", k.code) for k in vocab.children(concept)]
     if "inactive" in wanted:
         props.append(("inactive", "valueBoolean", not concept.active))
-    if "status" in wanted:
+    if "status" in wanted and not (r5 and concept.active):
         props.append(("status", "valueCode", concept.status))
     if "notSelectable" in wanted and concept.not_selectable:
         props.append(("notSelectable", "valueBoolean", True))
@@ -105,6 +117,7 @@ def lookup(vocab: Vocabulary, params: OperationParams) -> dict[str, Any]:
                 "part": [_param("code", "valueCode", code), _param("value", key, value)],
             }
         )
+    out += [_param("used-supplement", "valueCanonical", s) for s in rel.supplements]
     return {"resourceType": "Parameters", "parameter": out}
 
 
@@ -112,7 +125,10 @@ def _designation_parts(d) -> list[dict[str, Any]]:
     """A designation as $lookup's parts: the same fields as everywhere, as named values."""
     as_json = designation_json(d)
     kinds = {"language": "valueCode", "use": "valueCoding", "value": "valueString"}
-    return [_param(name, kinds[name], value) for name, value in as_json.items()]
+    parts = [_param(name, kinds[name], value) for name, value in as_json.items()]
+    if d.source:  # from a supplement the request named: say which
+        parts.append(_param("source", "valueCanonical", d.source))
+    return parts
 
 
 def vocab_message(vocab: Vocabulary, system: str, code: str, version: str | None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+
 
 class FhirError(Exception):
     """An error to answer with an OperationOutcome (never a stack trace).
@@ -19,8 +21,12 @@ class FhirError(Exception):
         diagnostics: str,
         expression: str | None = None,
         severity: str = "error",
+        tx_code: str | None = None,
+        text: str | None = None,
     ) -> None:
         super().__init__(diagnostics)
+        self.text = text  # the bare message, without the location prefix diagnostics may carry
+        self.tx_code = tx_code  # a tx-issue-type code (vs-invalid, not-found ...), when known
         self.status = status
         self.code = code
         self.diagnostics = diagnostics
@@ -30,6 +36,19 @@ class FhirError(Exception):
     def outcome(self) -> dict[str, Any]:
         """The OperationOutcome resource for this error."""
         return operation_outcome(self.severity, self.code, self.diagnostics, self.expression)
+
+    def outcome_r5(self) -> dict[str, Any]:
+        """The OperationOutcome as terminology ecosystem servers give it: the text in
+        ``details`` with a tx-issue-type coding, and an expression only for element paths."""
+        tx_code = self.tx_code or {"not-found": "not-found"}.get(self.code)
+        details: dict[str, Any] = {"text": self.text or self.diagnostics}
+        if tx_code:
+            details = {"coding": [{"system": TX_ISSUE_TYPE, "code": tx_code}]} | details
+        issue: dict[str, Any] = {"severity": self.severity, "code": self.code, "details": details}
+        if self.expression and ("." in self.expression or "[" in self.expression):
+            issue["location"] = [self.expression]
+            issue["expression"] = [self.expression]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 def operation_outcome(

@@ -39,8 +39,12 @@ class Coding:
 class OperationParams:
     """Named parameter values, each a list (a name may legally repeat for some parameters)."""
 
-    def __init__(self, values: dict[str, list[Any]]) -> None:
+    def __init__(
+        self, values: dict[str, list[Any]], types: dict[str, list[str]] | None = None
+    ) -> None:
         self._values = values
+        # The value[x] key of each value (POST only): what an operation echoes back as given.
+        self._types = types or {}
 
     @classmethod
     def from_query(cls, items: Iterable[tuple[str, str]]) -> OperationParams:
@@ -74,6 +78,7 @@ class OperationParams:
                 f"too many parameters (at most {MAX_PARAMETERS})", "Parameters.parameter"
             )
         values: dict[str, list[Any]] = {}
+        types: dict[str, list[str]] = {}
         for i, p in enumerate(params):
             where = f"Parameters.parameter[{i}]"
             if not isinstance(p, dict) or not isinstance(p.get("name"), str):
@@ -93,7 +98,19 @@ class OperationParams:
             if isinstance(value, str) and len(value) > MAX_STRING:
                 raise bad_request(f"parameter '{p['name']}' is too long", where)
             values.setdefault(p["name"], []).append(value)
-        return cls(values)
+            types.setdefault(p["name"], []).append(key)
+        return cls(values, types)
+
+    def with_value(self, name: str, key: str, value: Any) -> OperationParams:
+        """A copy with ``name`` set to ``value`` (sent as ``key``), unless already given."""
+        if name in self._values:
+            return self
+        return OperationParams(self._values | {name: [value]}, self._types | {name: [key]})
+
+    def given(self, name: str) -> list[tuple[str | None, Any]]:
+        """Every value of ``name`` with its value[x] key as sent (None from a query string)."""
+        keys = self._types.get(name, [])
+        return [(keys[i] if i < len(keys) else None, v) for i, v in enumerate(self.all(name))]
 
     def names(self) -> set[str]:
         """The parameter names present."""

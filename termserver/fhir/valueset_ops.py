@@ -7,12 +7,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from termserver import valuesets
+from termserver import settings, valuesets
 from termserver.errors import SourceError, UnknownConceptError
 from termserver.fhir.codesystem_ops import coding_from, status_warning
 from termserver.fhir.outcome import FhirError, bad_request, not_found, too_costly
 from termserver.fhir.params import OperationParams
-from termserver.fhir.resources import designation_json, display_designation
+from termserver.fhir.resources import designation_json, display_designation, property_value
 from termserver.model import Concept
 from termserver.valuesets import ValueSetDef, ValueSetError, ValueSetIndex, read_valueset
 
@@ -26,17 +26,31 @@ BUILTIN_FILTER_PROPERTIES = frozenset(
     {"concept", "code", "display", "definition", "parent", "child", "status", "inactive"}
     | {"notSelectable"}
 )
+#: Request parameters an expansion reports back (as sent), with their type when sent by GET.
+ECHOED = {
+    "activeOnly": "valueBoolean", "count": "valueInteger", "offset": "valueInteger",
+    "filter": "valueString", "displayLanguage": "valueCode", "excludeNested": "valueBoolean",
+    "includeDesignations": "valueBoolean", "designation": "valueString",
+    "system-version": "valueUri",
+    "force-system-version": "valueUri", "check-system-version": "valueUri",
+    "excludeNotForUI": "valueBoolean", "excludePostCoordinated": "valueBoolean",
+}  # fmt: skip
 # What an expansion keeps of a published definition's own elements (never a client's).
 _HEADER = ("id", "meta", "language", "extension", "url", "identifier", "version", "name", "title")
 _HEADER_TAIL = ("status", "experimental", "date", "publisher", "description")
 
 
-def _error(exc: ValueSetError) -> FhirError:
+def valueset_error(exc: ValueSetError) -> FhirError:
+    """The FHIR error for a value set that cannot be evaluated."""
     status = {"not-found": 404, "too-costly": 422, "not-supported": 422}.get(exc.issue_type, 400)
-    return FhirError(status, exc.issue_type, str(exc), exc.location)
+    tx_code = "vs-invalid" if exc.issue_type == "invalid" else None
+    return FhirError(
+        status, exc.issue_type, str(exc), exc.location, tx_code=tx_code, text=exc.message
+    )
 
 
-def _definition(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
+def requested_valueset(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
+    """The value set an operation is about: ``url`` (+ ``valueSetVersion``) or ``valueSet``."""
     url = params.str("url")
     inline = params.resource("valueSet")
     if url and inline:
@@ -44,7 +58,7 @@ def _definition(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
     if inline is not None:
         _check_inline_size(inline)
         try:
-            vs = read_valueset(inline, source="parameter valueSet")
+            vs = read_valueset(inline, source="parameter valueSet", url_required=False)
         except SourceError as exc:
             raise bad_request(
                 f"the valueSet parameter is not a usable ValueSet: {exc.message}",
@@ -68,11 +82,12 @@ def _definition(index: ValueSetIndex, params: OperationParams) -> ValueSetDef:
 
 
 def _check_inline_size(doc: dict) -> None:
-    compose = doc.get("compose")
-    if not isinstance(compose, dict):
-        return  # read_valueset names the problem
+    # Contained value sets count too: they are evaluated as part of this one.
+    inner = doc.get("contained") if isinstance(doc.get("contained"), list) else []
+    composes = [r.get("compose") for r in (doc, *inner) if isinstance(r, dict)]
     parts = [
-        p for key in ("include", "exclude") if isinstance(compose.get(key), list)
+        p for compose in composes if isinstance(compose, dict)
+        for key in ("include", "exclude") if isinstance(compose.get(key), list)
         for p in compose[key]
     ]  # fmt: skip
     if len(parts) > MAX_INLINE_PARTS:
@@ -138,14 +153,18 @@ def _pinned(vs: ValueSetDef | None, forced: dict[str, str]) -> ValueSetDef | Non
     return dataclasses.replace(vs, compose=compose)
 
 
-def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
+def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -> dict[str, Any]:
     """ValueSet/$expand with filter, paging, activeOnly, designations and display language.
 
     ``system-version`` chooses a code system version where the definition pins none;
-    ``force-system-version`` overrides the definition's (and its imports') own pins.
+    ``force-system-version`` overrides the definition's (and its imports') own pins. With
+    ``r5`` the answer is FHIR R5: ``property`` asks for ``expansion.property`` and
+    ``contains.property`` (the definition too: R5 has no definition extension), and
+    designations are only the concept's own (the display is not repeated as one).
     """
-    vs = _definition(index, params)
-    count = params.int("count", minimum=0, maximum=MAX_COUNT)
+    vs = requested_valueset(index, params)
+    max_count = settings.current().max_expansion  # TERMSERVER_MAX_EXPANSION
+    count = params.int("count", minimum=0, maximum=max_count)
     offset = params.int("offset", default=0, maximum=10_000_000) or 0
     text = params.str("filter")
     if text is not None and len(text) > 200:
@@ -169,24 +188,15 @@ def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
         else:
             exp = index.expand(vs, system_versions=defaults or None, **options)
     except ValueSetError as exc:
-        raise _error(exc) from None
-    if count is None and exp.total > MAX_COUNT:
+        raise valueset_error(exc) from None
+    if count is None and exp.total > max_count:
         raise too_costly(
             f"the expansion has {exp.total} codes; page it with count and offset", "count"
         )
-    echo: list[dict[str, Any]] = [{"name": "offset", "valueInteger": offset}]
-    if count is not None:
-        echo.append({"name": "count", "valueInteger": count})
-    if text is not None:
-        echo.append({"name": "filter", "valueString": text})
-    if active_only:
-        echo.append({"name": "activeOnly", "valueBoolean": True})
-    if language:
-        echo.append({"name": "displayLanguage", "valueCode": language})
-    echo += [{"name": "system-version", "valueUri": f"{s}|{v}"} for s, v in defaults.items()]
-    echo += [{"name": "force-system-version", "valueUri": f"{s}|{v}"} for s, v in forced.items()]
+    echo = _echo(params)
     used = [{"name": "used-codesystem", "valueUri": u} for u in exp.used_codesystems]
     used += [{"name": "used-valueset", "valueUri": u} for u in exp.used_valuesets]
+    used += [{"name": "used-supplement", "valueUri": u} for u in _supplements(index, exp)]
     out = _header(index, vs)
     out["expansion"] = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
@@ -196,9 +206,48 @@ def expand(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
         "parameter": echo + used,
     }
     if exp.concepts:  # FHIR JSON has no empty arrays
-        out["expansion"]["contains"] = [
-            _entry(c, language, include_designations, include_definition) for c in exp.concepts
+        # A version tells members apart only where the server holds several.
+        several = {s for s in {c.system for c in exp.concepts} if len(index.vocab.versions(s)) > 1}
+        entries = [
+            _entry(
+                c,
+                language,
+                include_designations,
+                include_definition and not r5,
+                c.system in several,
+                r5,
+            )
+            for c in exp.concepts
         ]
+        if r5:
+            _add_properties(
+                index, exp.concepts, entries, out["expansion"], params.strings("property")
+            )
+        out["expansion"]["contains"] = entries
+    return out
+
+
+def _supplements(index: ValueSetIndex, exp: valuesets.Expansion) -> list[str]:
+    """The supplements the request applied to the code systems this expansion read."""
+    found: dict[str, None] = {}
+    for canonical in exp.used_codesystems:
+        system, _, version = canonical.partition("|")
+        found |= dict.fromkeys(index.vocab.release(system, version or None).supplements)
+    return list(found)
+
+
+def _echo(params: OperationParams) -> list[dict[str, Any]]:
+    """The expansion parameters the request gave, as FHIR servers report them."""
+    out = []
+    for name, default_key in ECHOED.items():
+        for key, value in params.given(name):
+            if key is None and default_key == "valueBoolean":
+                value = str(value).lower() == "true"
+            elif key is None and default_key == "valueInteger":
+                value = int(value)
+            if key is None or isinstance(value, str):
+                key = default_key  # string types are reported as the operation defines them
+            out.append({"name": name, key: value})
     return out
 
 
@@ -206,9 +255,10 @@ def _header(index: ValueSetIndex, vs: ValueSetDef) -> dict[str, Any]:
     """The expansion's own elements: a published definition's, or only the basic ones."""
     published = vs.resource if index.get(vs.url, vs.version) is vs else {}
     fields = {
-        "url": vs.url,
+        "url": vs.url or None,  # an inline value set may have none
         "version": vs.version,
-        "name": vs.name,
+        # Without a url the name would be made up from the id: give only what was sent.
+        "name": vs.name if vs.url else vs.resource.get("name"),
         "title": vs.title,
         "status": vs.status,
         "description": vs.description,
@@ -222,7 +272,12 @@ def _header(index: ValueSetIndex, vs: ValueSetDef) -> dict[str, Any]:
 
 
 def _entry(
-    c: Concept, language: str | None, designations: bool, definition: bool
+    c: Concept,
+    language: str | None,
+    designations: bool,
+    definition: bool,
+    version: bool,
+    r5: bool = False,
 ) -> dict[str, Any]:
     e: dict[str, Any] = {}
     if definition and c.definition:
@@ -237,10 +292,64 @@ def _entry(
         e["abstract"] = True
     if not c.active:
         e["inactive"] = True
-    e |= {"version": c.version, "code": c.code, "display": c.label(language)}
+    if version and c.version:
+        e["version"] = c.version
+    e |= {"code": c.code, "display": c.label(language)}
     if designations:
-        e["designation"] = [designation_json(d) for d in (display_designation(c), *c.designations)]
+        own = c.designations if r5 else (display_designation(c), *c.designations)
+        if own:
+            e["designation"] = [designation_json(d) for d in own]
     return e
+
+
+#: Standard concept properties (FHIR R5 concept-properties) by code.
+_STANDARD_PROPERTY = "http://hl7.org/fhir/concept-properties#"
+
+
+def _concept_property(c: Concept, code: str) -> list[tuple[str, Any]]:
+    """The ``value[x]`` keys and values of one property of one concept."""
+    if code == "definition":
+        return [("valueString", c.definition)] if c.definition else []
+    if code == "status":
+        return [("valueCode", c.status)]
+    if code == "inactive":
+        return [("valueBoolean", not c.active)]
+    if code == "parent":
+        return [("valueCode", p) for p in c.parents]
+    if code == "notSelectable":
+        return [("valueBoolean", c.not_selectable)]
+    return [property_value(pv) for pv in c.properties if pv.code == code]
+
+
+def _add_properties(
+    index: ValueSetIndex,
+    concepts: tuple[Concept, ...],
+    entries: list[dict[str, Any]],
+    expansion: dict[str, Any],
+    wanted: list[str],
+) -> None:
+    """R5 ``expansion.property`` declarations and each entry's ``property`` values."""
+    if not wanted:
+        return
+    used: dict[str, str] = {}
+    for c, e in zip(concepts, entries, strict=True):
+        values = [
+            {"code": code, key: value}
+            for code in wanted
+            for key, value in _concept_property(c, code)
+        ]
+        if values:
+            e["property"] = values
+            for v in values:
+                used.setdefault(v["code"], _property_uri(index, c, v["code"]))
+    if used:
+        expansion["property"] = [{"code": code, "uri": uri} for code, uri in used.items()]
+
+
+def _property_uri(index: ValueSetIndex, c: Concept, code: str) -> str:
+    meta = index.vocab.release(c.system, c.version)
+    declared = next((p.uri for p in meta.property_defs if p.code == code and p.uri), None)
+    return declared or f"{_STANDARD_PROPERTY}{code}"
 
 
 def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, Any]:
@@ -249,7 +358,7 @@ def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, An
     A retired member is valid (it is in the set) with ``inactive`` and a warning naming its
     replacement, the same answer CodeSystem/$validate-code gives.
     """
-    vs = _definition(index, params)
+    vs = requested_valueset(index, params)
     cc = params.codeable_concept("codeableConcept")
     if cc is not None:
         if not cc:
@@ -266,7 +375,7 @@ def validate_code(index: ValueSetIndex, params: OperationParams) -> dict[str, An
         try:
             r = index.validate_code(vs, system, c.code, c.display, version)
         except ValueSetError as exc:
-            raise _error(exc) from None
+            raise valueset_error(exc) from None
         results.append((c, system, r))
     c, system, r = next((x for x in results if x[2].result), results[0])
     messages = [f"{r.message} ({r.message_da})" if r.message_da else r.message]

@@ -69,9 +69,14 @@ def read_codesystem(
     scheme_id: str | None = None,
     default_language: str = "da",
     sha256: str | None = None,
+    unversioned: str | None = None,
 ) -> SchemeRelease:
-    """Turn a parsed CodeSystem resource into a checked :class:`SchemeRelease`."""
-    return _Reader(source).read(doc, scheme_id, default_language, sha256)
+    """Turn a parsed CodeSystem resource into a checked :class:`SchemeRelease`.
+
+    A resource without ``version`` is refused unless ``unversioned`` gives the version to file
+    it under (FHIR allows unversioned code systems; our own content always has versions).
+    """
+    return _Reader(source).read(doc, scheme_id, default_language, sha256, unversioned)
 
 
 def default_scheme_id(doc: dict[str, Any]) -> str:
@@ -106,7 +111,12 @@ class _Reader:
         return value
 
     def read(
-        self, doc: Any, scheme_id: str | None, default_language: str, sha256: str | None
+        self,
+        doc: Any,
+        scheme_id: str | None,
+        default_language: str,
+        sha256: str | None,
+        unversioned: str | None = None,
     ) -> SchemeRelease:
         if not isinstance(doc, dict):
             raise self.fail("$", f"expected a JSON object (a CodeSystem), got {_kind(doc)}")
@@ -114,8 +124,11 @@ class _Reader:
         if rtype != "CodeSystem":
             raise self.fail("$.resourceType", f"expected 'CodeSystem', got {rtype!r}")
         system = self.string(doc, "url", "$", required=True)
-        version = self.string(doc, "version", "$", required=True)
-        _check_version(self, version)
+        version = self.string(doc, "version", "$", required=unversioned is None)
+        if version is None:
+            version = unversioned or ""
+        else:
+            _check_version(self, version)
         sid = scheme_id or default_scheme_id(doc)
         if not sid or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", sid):
             raise self.fail("$.id", f"cannot derive a scheme id from {sid!r}; give one explicitly")
@@ -377,3 +390,30 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), "null" if value is None else "a number"
     )
+
+
+#: Concepts a supplement may name: more would be a hostile request, not a real supplement.
+MAX_SUPPLEMENT_CONCEPTS = 100_000
+
+
+def read_supplement_content(
+    doc: dict[str, Any], source: str
+) -> tuple[tuple[PropertyDef, ...], dict[str, tuple[tuple[Designation, ...], list[PropertyValue]]]]:
+    """A supplement CodeSystem's declared properties and, per code, its designations and
+    property values (checked like a code system's; errors name the JSON path)."""
+    reader = _Reader(source)
+    defs = reader.property_defs(doc)
+    additions: dict[str, tuple[tuple[Designation, ...], list[PropertyValue]]] = {}
+    pending = [(c, f"$.concept[{i}]") for i, c in enumerate(reader.array(doc, "concept", "$"))]
+    while pending:
+        c, cpath = pending.pop()
+        if not isinstance(c, dict):
+            raise reader.fail(cpath, f"must be an object, got {_kind(c)}")
+        code = reader.string(c, "code", cpath, required=True)
+        values = [pv for _, pv in reader.property_values(c, cpath)]
+        additions[code] = (reader.designations(c, cpath), values)
+        if len(additions) > MAX_SUPPLEMENT_CONCEPTS:
+            raise reader.fail(cpath, f"more than {MAX_SUPPLEMENT_CONCEPTS} concepts")
+        children = reader.array(c, "concept", cpath)
+        pending += [(k, f"{cpath}.concept[{j}]") for j, k in enumerate(children)]
+    return defs, additions

@@ -1,0 +1,1 @@
+"""Runner for the HL7 FHIR terminology ecosystem tests: ``python -m termserver.conformance``."""

@@ -1,0 +1,78 @@
+"""``python -m termserver.conformance --source DIR [--suite NAME ...] [--server URL]``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from termserver.conformance.runner import Runner, fresh_server
+from termserver.conformance.suite import SUPPORTED_MODES, SuiteError, load_suites, read_json
+
+#: The FHIR endpoint the runner tests, relative to the server root (see CONFORMANCE.md).
+FHIR_PATH = "/fhir/r5"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suites; print one line per suite and ``N passed, N failed``; exit 1 on failures."""
+    ap = argparse.ArgumentParser(
+        prog="python -m termserver.conformance",
+        description="Run the HL7 FHIR terminology ecosystem tests against termserver.",
+    )
+    ap.add_argument("--source", required=True, type=Path, help="folder holding test-cases.json")
+    ap.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
+    ap.add_argument("--server", help="server root URL (default: start a fresh termserver)")
+    ap.add_argument("--fhir-path", default=FHIR_PATH, help=f"FHIR endpoint (default {FHIR_PATH})")
+    ap.add_argument("--diffs", type=Path, help="write one diff file per failing test here")
+    ap.add_argument("--externals", type=Path, help="message texts, e.g. messages-tx.fhir.org.json")
+    ap.add_argument("--mode", action="append", default=[], help="extra mode to run (repeatable)")
+    ap.add_argument("--report", type=Path, help="write per-suite counts here as JSON")
+    args = ap.parse_args(argv)
+    source: Path = args.source
+    if (source / "tests" / "test-cases.json").exists():
+        source = source / "tests"
+    try:
+        suites = load_suites(source, SUPPORTED_MODES | set(args.mode))
+        externals = read_json(args.externals) if args.externals else None
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.suite:
+        unknown = set(args.suite) - {s.name for s in suites}
+        if unknown:
+            print(f"error: no suite named {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        suites = [s for s in suites if s.name in args.suite]
+    with contextlib.ExitStack() as stack:
+        root = args.server or stack.enter_context(fresh_server())
+        runner = Runner(
+            tests_dir=source,
+            base=root.rstrip("/") + args.fhir_path,
+            modes=SUPPORTED_MODES | set(args.mode),
+            externals=externals if isinstance(externals, dict) else None,
+            diffs=args.diffs,
+            fhir_version="5" if args.fhir_path.rstrip("/").endswith("r5") else "4",
+        )
+        passed = failed = skipped = 0
+        counts = {}
+        for suite in suites:
+            result = runner.run_suite(suite)
+            print(result.line(), flush=True)
+            counts[suite.name] = {
+                "passed": result.passed,
+                "failed": result.failed,
+                "skipped": result.skipped,
+                "failures": result.failures,
+            }
+            passed, failed = passed + result.passed, failed + result.failed
+            skipped += result.skipped
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    if args.report:
+        args.report.write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

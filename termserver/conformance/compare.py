@@ -1,0 +1,241 @@
+"""Comparison of an actual FHIR JSON answer with a suite's expected one (pure functions).
+
+The rules are those of HL7's reference runner (the Java validator's ``-txtests`` mode):
+
+* every property of the expected object must be in the actual one, unless listed in the
+  object's ``$optional-properties$``; the actual object may hold nothing else (unexpected
+  properties fail), except the optional ones;
+* array order never matters: each actual item must match a distinct expected item, and every
+  expected item not marked ``"$optional$": true`` must be matched; arrays named in
+  ``$count-arrays$`` are compared by length only;
+* a string ``$type$`` is matched by that type's pattern (``$id$``, ``$uuid$``, ``$instant$``,
+  ``$date$``, ``$url$``, ``$token$``, ``$string$``, ``$semver$``, ``$version$``, ``$$``), and
+  ``$choice:a|b$``, ``$fragments:a|b$`` and ``$external:N[:fragments]$`` (a message looked up in an
+  externals file, else checked by its fragments) compare messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIONAL = "$optional$"
+OPTIONAL_PROPERTIES = "$optional-properties$"
+COUNT_ARRAYS = "$count-arrays$"
+_CONTROL = {OPTIONAL, OPTIONAL_PROPERTIES, COUNT_ARRAYS, "fhir_comments"}
+# Patterns as in the reference runner (org.hl7.fhir.utilities CompareUtilities).
+_YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]{1,9})?"
+_PATTERNS = {
+    "$instant$": rf"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T{_TIME}{_ZONE}",
+    "$date$": rf"{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])(T{_TIME})?)?"
+    r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)?)?)?",
+    "$uuid$": r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    "$id$": r"[A-Za-z0-9\-\.]{1,64}",
+    "$url$": r"(https?://|www\.)[-a-zA-Z0-9+&@#/%?=~_|!:.;]*[-a-zA-Z0-9+&@#/%=~_|]",
+    "$token$": r"[0-9a-zA-Z_][0-9a-zA-Z_\.\-]*",
+    "$semver$": r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
+}
+_COMPILED = {k: re.compile(v) for k, v in _PATTERNS.items()}
+MAX_ARRAY = 2000  # matching is quadratic in array length; no suite array comes near this
+
+
+class UnknownMarkerError(ValueError):
+    """An expected string uses a ``$...$`` marker these rules do not define."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What string matching needs beyond the two documents.
+
+    ``externals``: message id -> text for the response file under test (from an externals file
+    such as ``messages-tx.fhir.org.json``), or None to check ``$external$`` messages by their
+    fragments only. ``variables``: values for ``$version$`` and similar (absent: any token).
+    """
+
+    externals: Mapping[str, str] | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    modes: frozenset[str] = frozenset()
+
+
+def compare(expected: Any, actual: Any, ctx: Context | None = None, path: str = "$") -> str | None:
+    """None when ``actual`` satisfies ``expected``, else the first difference, with its path."""
+    ctx = ctx or Context()
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{path}: expected an object, got {_kind(actual)}"
+        return _compare_objects(expected, actual, ctx, path)
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return f"{path}: expected an array, got {_kind(actual)}"
+        return _compare_arrays(expected, actual, ctx, path)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        if expected is actual:
+            return None
+        return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+    if isinstance(expected, str):
+        if not isinstance(actual, str):
+            return f"{path}: expected a string, got {_kind(actual)}"
+        if string_matches(expected, actual, ctx):
+            return None
+        return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+    if isinstance(expected, int | float):
+        if isinstance(actual, int | float) and actual == expected:
+            return None
+        return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+    if expected is None and actual is None:
+        return None
+    return f"{path}: expected {_show(expected)}, got {_show(actual)}"
+
+
+def _compare_objects(expected: dict, actual: dict, ctx: Context, path: str) -> str | None:
+    optional = set(expected.get(OPTIONAL_PROPERTIES) or ())
+    count_only = set(expected.get(COUNT_ARRAYS) or ())
+    for name in actual:
+        if name not in _CONTROL and name not in expected and name not in optional:
+            return f"{path}.{name}: unexpected property"
+    for name, value in expected.items():
+        if name in _CONTROL:
+            continue
+        if name not in actual:
+            if name in optional or _all_optional(value, ctx):
+                continue
+            return f"{path}.{name}: missing property"
+        if name in count_only:
+            want, got = _as_list(value), _as_list(actual[name])
+            if len(want) != len(got):
+                return f"{path}.{name}: expected {len(want)} items, got {len(got)}"
+            continue
+        diff = compare(value, actual[name], ctx, f"{path}.{name}")
+        if diff:
+            return diff
+    return None
+
+
+def is_optional(item: Any, ctx: Context | None = None) -> bool:
+    """An array item the actual answer may leave out: ``"$optional$": true``, or a mode
+    condition (``"X"``: optional when mode X is on; ``"!X"``: optional unless it is)."""
+    if not isinstance(item, dict) or OPTIONAL not in item:
+        return False
+    flag = item[OPTIONAL]
+    if isinstance(flag, bool):
+        return flag
+    if isinstance(flag, str):
+        modes = ctx.modes if ctx is not None else frozenset()
+        return flag[1:] not in modes if flag.startswith("!") else flag in modes
+    return False
+
+
+def _all_optional(value: Any, ctx: Context) -> bool:
+    # A property whose every expected item is optional may be absent altogether.
+    if isinstance(value, list):
+        return all(is_optional(v, ctx) for v in value)
+    return is_optional(value, ctx)
+
+
+def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> str | None:
+    if len(expected) > MAX_ARRAY or len(actual) > MAX_ARRAY:
+        return f"{path}: array longer than {MAX_ARRAY} items; not compared"
+    required = sum(1 for e in expected if not is_optional(e, ctx))
+    if not required <= len(actual) <= len(expected):
+        return (
+            f"{path}: expected {required}"
+            + (f" to {len(expected)}" if required != len(expected) else "")
+            + f" items, got {len(actual)}"
+        )
+    # Which expected items each actual item satisfies; then a maximum bipartite matching
+    # (Kuhn's augmenting paths) decides whether every actual item has its own expected one.
+    fits: list[list[int]] = []
+    first_diff: dict[int, str] = {}
+    for a, item in enumerate(actual):
+        row = []
+        for e, want in enumerate(expected):
+            diff = compare(want, item, ctx, f"{path}[{a}]")
+            if diff is None:
+                row.append(e)
+            else:
+                first_diff.setdefault(a, diff)
+        fits.append(row)
+    owner: dict[int, int] = {}  # expected index -> actual index
+
+    def place(a: int, seen: set[int]) -> bool:
+        for e in fits[a]:
+            if e in seen:
+                continue
+            seen.add(e)
+            if e not in owner or place(owner[e], seen):
+                owner[e] = a
+                return True
+        return False
+
+    for a in range(len(actual)):
+        if not place(a, set()):
+            detail = first_diff.get(a, "it matches only items that other actual items need")
+            return f"{path}[{a}]: matches no expected item ({detail})"
+    missing = [
+        e for e in range(len(expected)) if e not in owner and not is_optional(expected[e], ctx)
+    ]
+    if missing:
+        return f"{path}: expected item [{missing[0]}] has no match in the actual array"
+    return None
+
+
+def string_matches(expected: str, actual: str, ctx: Context) -> bool:
+    """Does ``actual`` satisfy the expected string, marker or literal?"""
+    if not (len(expected) >= 2 and expected.startswith("$") and expected.endswith("$")):
+        return actual == expected
+    body = expected[1:-1]
+    if body.startswith("choice:"):
+        return actual in body[len("choice:") :].split("|")
+    if body.startswith("fragments:"):
+        return _has_fragments(actual, body[len("fragments:") :])
+    if body.startswith("external:"):
+        _, _, rest = body.partition(":")
+        key, _, fragments = rest.partition(":")
+        if ctx.externals is not None and key in ctx.externals:
+            return actual == ctx.externals[key]
+        return _has_fragments(actual, fragments) if fragments else True
+    if expected == "$$":
+        return True
+    if expected == "$string$":
+        return actual == actual.strip()
+    if expected == "$version$":
+        known = ctx.variables.get("version")
+        return actual == known if known else bool(_COMPILED["$token$"].fullmatch(actual))
+    pattern = _COMPILED.get(expected)
+    if pattern is None:
+        raise UnknownMarkerError(f"unknown comparison marker {expected}")
+    return pattern.fullmatch(actual) is not None
+
+
+def _has_fragments(actual: str, fragments: str) -> bool:
+    low = actual.lower()
+    return all(f.lower() in low for f in fragments.split("|") if f)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,413 @@
+"""The HL7 terminology ecosystem runner: its comparison rules, and the conformance ratchet.
+
+The ratchet runs the project's copy of the suite (tests/data/tx-ecosystem) against a live server
+and fails when any suite passes fewer tests than tests/data/tx-ecosystem-baseline.json records.
+The baseline only goes up: raise it in the same change that makes more tests pass.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from termserver.conformance.__main__ import FHIR_PATH
+from termserver.conformance.compare import Context, UnknownMarkerError, compare
+from termserver.conformance.runner import Runner
+from termserver.conformance.suite import load_suites, status_ok
+
+DATA = Path(__file__).parent / "data"
+SUITE = DATA / "tx-ecosystem" / "tests"
+BASELINE = DATA / "tx-ecosystem-baseline.json"
+
+
+# --- comparison rules (hand-made cases) ----------------------------------------------------
+
+
+def test_array_order_does_not_matter():
+    expected = {"parameter": [{"name": "a"}, {"name": "b"}]}
+    assert compare(expected, {"parameter": [{"name": "b"}, {"name": "a"}]}) is None
+
+
+def test_each_actual_item_needs_its_own_expected_item():
+    expected = [{"code": "$token$"}, {"code": "x"}]
+    # "x" could satisfy either; a matching exists, so it passes ...
+    assert compare(expected, [{"code": "x"}, {"code": "y"}]) is None
+    # ... but two actual items cannot share the one literal expected item.
+    assert compare([{"code": "x"}, {"code": "y"}], [{"code": "x"}, {"code": "x"}]) is not None
+
+
+def test_optional_items_may_be_missing_but_required_ones_may_not():
+    expected = [{"name": "a"}, {"$optional$": True, "name": "b"}]
+    assert compare(expected, [{"name": "a"}]) is None
+    assert compare(expected, [{"name": "a"}, {"name": "b"}]) is None
+    assert "expected 1 to 2 items" in compare(expected, [])
+
+
+def test_mode_conditions_on_optional_items():
+    expected = [{"name": "a"}, {"$optional$": "!tx.fhir.org", "name": "b"}]
+    assert compare(expected, [{"name": "a"}], Context()) is None
+    assert compare(expected, [{"name": "a"}], Context(modes=frozenset({"tx.fhir.org"})))
+
+
+def test_a_property_of_only_optional_items_may_be_absent():
+    expected = {"code": "x", "extension": [{"$optional$": True, "url": "u"}]}
+    assert compare(expected, {"code": "x"}) is None
+
+
+def test_unexpected_and_missing_properties_fail_unless_listed_optional():
+    expected = {"$optional-properties$": ["id"], "id": "$id$", "total": 3}
+    assert compare(expected, {"total": 3}) is None
+    assert compare(expected, {"id": "a1", "total": 3}) is None
+    assert "unexpected property" in compare(expected, {"total": 3, "extra": 1})
+    assert "missing property" in compare({"total": 3}, {})
+
+
+def test_count_arrays_compares_only_lengths():
+    expected = {"$count-arrays$": ["contains"], "contains": [{"code": "a"}, {"code": "b"}]}
+    assert compare(expected, {"contains": [{"code": "x"}, {"code": "y"}]}) is None
+    assert compare(expected, {"contains": [{"code": "x"}]}) is not None
+
+
+@pytest.mark.parametrize(
+    ("marker", "good", "bad"),
+    [
+        ("$uuid$", "urn:uuid:8acdbfdc-e9d2-11ed-a05b-0242ac120003", "8acdbfdc"),
+        ("$instant$", "2024-05-30T10:00:00+02:00", "2024-05-30"),
+        ("$date$", "2023-04-01", "01-04-2023"),
+        ("$id$", "simple-all", "has space"),
+        ("$url$", "http://hl7.org/fhir", "urn:x"),
+        ("$token$", "tx.fhir.org", "-x"),
+        ("$string$", "Snowstorm", " padded "),
+        ("$semver$", "1.2.3-rc1", "1.2"),
+        ("$choice:business-rule|not-found$", "not-found", "invalid"),
+        ("$fragments:X-Request-Id:$", "see x-request-id: 7", "no id"),
+    ],
+)
+def test_markers_match_their_type(marker, good, bad):
+    assert compare(marker, good) is None
+    assert compare(marker, bad) is not None
+
+
+def test_external_messages_use_the_externals_file_when_given():
+    marker = "$external:1:simple-all|5.0.0$"
+    text = "The code was not found in the value set 'http://x/simple-all|5.0.0'"
+    assert compare(marker, text) is None  # no externals: its fragments must occur
+    assert compare(marker, "not found") is not None
+    assert compare(marker, text, Context(externals={"1": text})) is None
+    assert compare(marker, text, Context(externals={"1": "other wording"})) is not None
+
+
+def test_unknown_markers_are_reported_not_ignored():
+    with pytest.raises(UnknownMarkerError):
+        compare("$no-such-marker$", "x")
+
+
+def test_http_code_patterns():
+    assert status_ok("4xx", 404) and status_ok("4xx", 400) and not status_ok("4xx", 200)
+    assert status_ok(None, 200) and not status_ok(None, 422)
+    assert status_ok(None, 404, outcome=True) and not status_ok(None, 200, outcome=True)
+
+
+# --- the suite and the ratchet -----------------------------------------------------------------
+
+
+def test_the_project_copy_of_the_suite_reads_whole():
+    suites = load_suites(SUITE)
+    assert len(suites) == 10
+    assert sum(len(s.tests) for s in suites) == 145
+
+
+def test_unknown_operations_are_skipped_not_failed(tmp_path, live_server):
+    (tmp_path / "test-cases.json").write_text(
+        json.dumps(
+            {
+                "suites": [
+                    {
+                        "name": "future",
+                        "tests": [
+                            {"name": "t", "operation": "batch-validate", "response": "r.json"}
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    result = Runner(tmp_path, f"{live_server}/fhir").run_suite(load_suites(tmp_path)[0])
+    assert (result.passed, result.failed, result.skipped) == (0, 0, 1)
+
+
+def test_missing_suite_files_fail_their_tests_without_stopping_the_run(tmp_path, live_server):
+    cases = {
+        "suites": [
+            {
+                "name": "broken",
+                "setup": ["nowhere/codesystem.json"],
+                "tests": [{"name": "a", "operation": "expand", "response": "r.json"}],
+            },
+            {
+                "name": "vendor-only",
+                "mode": "tx.fhir.org",
+                "tests": [{"name": "b", "operation": "expand", "response": "r.json"}],
+            },
+        ]
+    }
+    (tmp_path / "test-cases.json").write_text(json.dumps(cases))
+    runner = Runner(tmp_path, f"{live_server}{FHIR_PATH}", diffs=tmp_path / "diffs")
+    broken, vendor = (runner.run_suite(s) for s in load_suites(tmp_path))
+    assert (broken.passed, broken.failed) == (0, 1)
+    assert "nowhere/codesystem.json" in broken.failures["a"]
+    assert (vendor.passed, vendor.failed, vendor.skipped) == (0, 0, 1)
+
+
+def test_no_suite_passes_fewer_tests_than_its_baseline(live_server, tmp_path):
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
+    runner = Runner(SUITE, f"{live_server}{FHIR_PATH}", diffs=tmp_path)
+    dropped = {}
+    for suite in load_suites(SUITE):
+        result = runner.run_suite(suite)
+        if result.passed < baseline.get(suite.name, 0):
+            dropped[suite.name] = (result.passed, baseline[suite.name], result.failures)
+    assert not dropped, f"suites below their baseline (diffs in {tmp_path}): {dropped}"
+
+
+# --- tx-resource overlays in our FHIR API --------------------------------------------------
+
+
+def _suite_resource(name: str) -> dict:
+    return json.loads((SUITE / name).read_text(encoding="utf-8-sig"))
+
+
+def _expand(client, *params: dict):
+    body = {"resourceType": "Parameters", "parameter": list(params)}
+    return client.post("/fhir/ValueSet/$expand", json=body)
+
+
+SIMPLE_ALL = {"name": "url", "valueUri": "http://hl7.org/fhir/test/ValueSet/simple-all"}
+SIMPLE_SYSTEM = "http://hl7.org/fhir/test/CodeSystem/simple"
+
+
+def test_tx_resources_are_seen_by_their_request_only(client):
+    given = [
+        {"name": "tx-resource", "resource": _suite_resource(f"simple/{name}.json")}
+        for name in ("codesystem-simple", "valueset-all")
+    ]
+    r = _expand(client, SIMPLE_ALL, *given)
+    assert r.status_code == 200, r.text
+    exp = r.json()["expansion"]
+    assert exp["total"] == 7
+    assert {
+        "name": "used-codesystem",
+        "valueUri": "http://hl7.org/fhir/test/CodeSystem/simple|0.1.0",
+    } in exp["parameter"]
+    assert _expand(client, SIMPLE_ALL).status_code == 404  # never stored
+    assert _expand(client, SIMPLE_ALL, *given).json()["expansion"]["total"] == 7  # cached
+
+
+def test_a_malformed_tx_resource_is_a_400_naming_its_json_path(client):
+    cs = _suite_resource("simple/codesystem-simple.json")
+    cs["concept"][1]["code"] = 42
+    r = _expand(client, SIMPLE_ALL, {"name": "tx-resource", "resource": cs})
+    assert r.status_code == 400
+    issue = r.json()["issue"][0]
+    assert issue["expression"] == ["tx-resource[0].concept[1].code"]
+
+
+def test_a_tx_resource_of_another_type_is_refused(client):
+    patient = {"resourceType": "Patient", "id": "p1"}
+    r = _expand(client, SIMPLE_ALL, {"name": "tx-resource", "resource": patient})
+    assert r.status_code == 400
+    assert "Patient" in r.text
+
+
+# --- termserver serve --fhir-dir -----------------------------------------------------------
+
+
+def _fhir_dir(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "fhir"
+    folder.mkdir()
+    for name in names:
+        (folder / Path(name).name).write_text((SUITE / name).read_text(encoding="utf-8-sig"))
+    return folder
+
+
+def test_serve_fhir_dir_loads_code_systems_and_value_sets_at_start(tmp_path):
+    import httpx
+
+    from termserver.conformance.runner import fresh_server
+
+    folder = _fhir_dir(tmp_path, "simple/codesystem-simple.json", "simple/valueset-all.json")
+    with fresh_server(("--fhir-dir", str(folder))) as base:
+        r = httpx.post(
+            f"{base}/fhir/ValueSet/$expand",
+            json={"resourceType": "Parameters", "parameter": [SIMPLE_ALL]},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["expansion"]["total"] == 7
+        found = httpx.get(f"{base}/fhir/CodeSystem", params={"url": SIMPLE_SYSTEM}, timeout=30)
+        assert found.json()["total"] == 1
+
+
+def test_serve_refuses_a_fhir_dir_with_a_broken_resource_naming_file_and_path(tmp_path):
+    from typer.testing import CliRunner
+
+    from termserver.cli import app
+
+    folder = _fhir_dir(tmp_path, "simple/codesystem-simple.json")
+    doc = json.loads((folder / "codesystem-simple.json").read_text())
+    doc["concept"][0]["code"] = ["not", "a", "code"]
+    (folder / "codesystem-simple.json").write_text(json.dumps(doc))
+    result = CliRunner().invoke(app, ["serve", "--fhir-dir", str(folder)])
+    assert result.exit_code == 1
+    said = result.output.replace("\n", "")
+    assert "codesystem-simple.json" in said and "$.concept[0].code" in said
+
+
+def _tx(*resources: dict) -> list[dict]:
+    return [{"name": "tx-resource", "resource": r} for r in resources]
+
+
+def test_a_tx_value_set_that_imports_itself_is_refused_not_looped(client):
+    vs = _suite_resource("simple/valueset-all.json")
+    vs["compose"]["include"].append({"valueSet": [vs["url"]]})
+    cs = _suite_resource("simple/codesystem-simple.json")
+    r = _expand(client, SIMPLE_ALL, *_tx(cs, vs))
+    assert r.status_code == 400
+    assert "imports itself" in r.text
+
+
+def test_an_unknown_filter_operator_in_a_tx_value_set_names_its_path(client):
+    vs = _suite_resource("simple/valueset-filter-isa.json")
+    vs["compose"]["include"][0]["filter"][0]["op"] = "sounds-like"
+    r = _expand(client, {"name": "url", "valueUri": vs["url"]}, *_tx(vs))
+    assert r.status_code == 400
+    assert r.json()["issue"][0]["expression"] == ["tx-resource[0].compose.include[0].filter[0].op"]
+
+
+def test_the_r5_endpoint_answers_validate_code_with_issues(client):
+    cs = _suite_resource("simple/codesystem-simple.json")
+    vs = _suite_resource("simple/valueset-all.json")
+    coding = {"system": SIMPLE_SYSTEM, "code": "code1", "display": "Display 1X"}
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [SIMPLE_ALL, {"name": "coding", "valueCoding": coding}, *_tx(cs, vs)],
+    }
+    r = client.post("/fhir/r5/ValueSet/$validate-code", json=body)
+    assert r.status_code == 200, r.text
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueBoolean"] is False
+    issue = params["issues"]["resource"]["issue"][0]
+    assert issue["details"]["coding"][0]["code"] == "invalid-display"
+    assert issue["expression"] == ["Coding.display"]
+
+
+# --- contained value sets and supplements --------------------------------------------------
+
+
+def _contained_request(*extra: dict) -> list[dict]:
+    request = _suite_resource("simple/simple-expand-contained-request-parameters.json")
+    given = _tx(
+        _suite_resource("simple/codesystem-simple.json"),
+        _suite_resource("simple/valueset-filter-isa.json"),
+    )
+    return [*request["parameter"], *given, *extra]
+
+
+def test_an_inline_value_set_without_url_imports_its_contained_value_set(client):
+    # include.valueSet = ["#vs1", simple-filter-isa]: the intersection of code2 and code2's tree.
+    r = _expand(client, *_contained_request())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "url" not in body and "name" not in body  # nothing made up for an unnamed value set
+    exp = body["expansion"]
+    assert [c["code"] for c in exp["contains"]] == ["code2"]
+    used = [p["valueUri"] for p in exp["parameter"] if p["name"] == "used-valueset"]
+    assert used == ["http://hl7.org/fhir/test/ValueSet/simple-filter-isa|5.0.0"]  # not #vs1
+
+
+def test_a_reference_to_a_missing_contained_value_set_is_a_404_naming_its_path(client):
+    params = _contained_request()
+    inline = next(p for p in params if p["name"] == "valueSet")["resource"]
+    inline["compose"]["include"][0]["valueSet"][0] = "#vs2"
+    r = _expand(client, *params)
+    assert r.status_code == 404
+    assert "'vs2'" in r.text
+    assert r.json()["issue"][0]["expression"] == ["ValueSet.compose.include[0].valueSet[0]"]
+
+
+def test_r5_validate_code_names_an_unnamed_value_set_and_quotes_the_given_display(client):
+    coding = {"system": SIMPLE_SYSTEM, "code": "code2a", "display": "Display 2a"}
+    params = [p for p in _contained_request() if p["name"] != "count"]
+    body = {"resourceType": "Parameters", "parameter": [*params, _coding(coding)]}
+    r = client.post("/fhir/r5/ValueSet/$validate-code", json=body)
+    assert r.status_code == 200, r.text
+    params = {p["name"]: p for p in r.json()["parameter"]}
+    assert params["result"]["valueBoolean"] is False
+    assert params["message"]["valueString"] == (
+        f"The provided code '{SIMPLE_SYSTEM}#code2a ('Display 2a')' was not found in the value "
+        "set '(unidentified)'"
+    )
+
+
+EXTENSIONS_SYSTEM = "http://hl7.org/fhir/test/CodeSystem/extensions"
+SUPPLEMENT = "http://hl7.org/fhir/test/CodeSystem/supplement"
+
+
+def _coding(coding: dict) -> dict:
+    return {"name": "coding", "valueCoding": coding}
+
+
+def _with_supplement(*params: dict) -> dict:
+    given = _tx(
+        _suite_resource("extensions/codesystem-extensions.json"),
+        _suite_resource("extensions/codesystem-supplement.json"),
+        _suite_resource("extensions/valueset-extensions-all-ns.json"),
+    )
+    return {"resourceType": "Parameters", "parameter": [*params, *given]}
+
+
+USE_SUPPLEMENT = {"name": "useSupplement", "valueCanonical": SUPPLEMENT}
+CODE1_OF_EXTENSIONS = [
+    {"name": "system", "valueUri": EXTENSIONS_SYSTEM},
+    {"name": "code", "valueCode": "code1"},
+]
+
+
+def test_use_supplement_adds_its_designations_to_lookup_with_their_source(client):
+    code = CODE1_OF_EXTENSIONS
+    r = client.post("/fhir/r5/CodeSystem/$lookup", json=_with_supplement(*code, USE_SUPPLEMENT))
+    assert r.status_code == 200, r.text
+    out = r.json()["parameter"]
+    dutch = [
+        {q["name"]: next(v for k, v in q.items() if k.startswith("value")) for q in p["part"]}
+        for p in out
+        if p["name"] == "designation" and {"name": "language", "valueCode": "nl"} in p["part"]
+    ]
+    assert dutch == [{"language": "nl", "value": "ectenoot", "source": f"{SUPPLEMENT}|0.1.1"}]
+    assert {"name": "used-supplement", "valueCanonical": f"{SUPPLEMENT}|0.1.1"} in out
+    # Given but not named: the code system answers as it always does.
+    plain = client.post("/fhir/r5/CodeSystem/$lookup", json=_with_supplement(*code)).json()
+    assert "ectenoot" not in json.dumps(plain)
+    assert all(p["name"] != "used-supplement" for p in plain["parameter"])
+
+
+def test_a_display_from_a_named_supplement_is_valid(client):
+    vs = {"name": "url", "valueUri": "http://hl7.org/fhir/test/ValueSet/extensions-all-ns"}
+    coding = _coding({"system": EXTENSIONS_SYSTEM, "code": "code1", "display": "ectenoot"})
+    for path in ("/fhir/r5/ValueSet/$validate-code", "/fhir/ValueSet/$validate-code"):
+        r = client.post(path, json=_with_supplement(vs, coding, USE_SUPPLEMENT))
+        assert r.status_code == 200, r.text
+        result = {p["name"]: p for p in r.json()["parameter"]}["result"]
+        assert result["valueBoolean"] is True, path
+        without = client.post(path, json=_with_supplement(vs, coding)).json()
+        assert {p["name"]: p for p in without["parameter"]}["result"]["valueBoolean"] is False
+
+
+def test_a_supplement_named_but_not_given_is_a_404(client):
+    other = {"name": "useSupplement", "valueCanonical": "http://example.org/CodeSystem/none"}
+    code = CODE1_OF_EXTENSIONS
+    r = client.post("/fhir/r5/CodeSystem/$lookup", json=_with_supplement(*code, other))
+    assert r.status_code == 404
+    assert "Required supplement not found" in r.text
