@@ -307,11 +307,11 @@ def serve(
         f"termserver på http://{host}:{port}  (FHIR: /fhir, JSON: /api, dokumentation: /docs)"
     )
     if data_dir is None:
-        from termserver.curation.releases import DataDir
-        from termserver.curation.service import DEFAULT_DATA_DIR
+        from termserver.curation.config import DEFAULT_DATA_DIR
 
-        # `termserver user add` creates the default data directory: curation is then on.
-        if DataDir(DEFAULT_DATA_DIR).exists():
+        # `termserver user add` creates the default data directory (its `current` release
+        # pointer is a symlink): curation is then on.
+        if (DEFAULT_DATA_DIR / "current").is_symlink():
             data_dir = DEFAULT_DATA_DIR
     if data_dir is not None:
         os.environ["TERMSERVER_DATA"] = str(data_dir)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from termserver.curation.service import DATA_ENV_VAR, DATABASE_ENV_VAR, DEFAULT_DATA_DIR
+from termserver.curation.config import DATA_ENV_VAR, DATABASE_ENV_VAR, DEFAULT_DATA_DIR
 from termserver.errors import TermserverError
 
 out = Console(highlight=False)

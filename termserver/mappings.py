@@ -409,7 +409,11 @@ def read_yaml_document(text: str, name: str) -> tuple[Any, Callable[[tuple], int
 
 
 def _parse_yaml(text: str, name: str) -> tuple[Any, dict[_DocPath, int]]:
-    loader = _Loader(text)
+    try:
+        # The reader refuses control characters as soon as it is built.
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:
+        raise SourceError(name, None, f"invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -15,13 +15,16 @@ from termserver.api import (
     iri_routes,
     json_routes,
     mapping_routes,
+    observability,
     sparql_routes,
     validate_routes,
 )
+from termserver.api.limits import Limits
 from termserver.api.responses import FhirResponse, JsonResponse
 from termserver.api.state import Snapshot, SnapshotHolder
 from termserver.fhir.outcome import FhirError, operation_outcome
 from termserver.fhir.xml import FhirXmlMiddleware
+from termserver.settings import Settings
 from termserver.web import routes as web_routes
 from termserver.web.render import render
 
@@ -52,8 +55,11 @@ class ReleaseHeader:
         await self.app(scope, receive, send_with_header)
 
 
-def create_app(snapshot: Snapshot) -> FastAPI:
-    """Build the app serving ``snapshot``; no global state, so tests can build as many as needed."""
+def create_app(snapshot: Snapshot, settings: Settings | None = None) -> FastAPI:
+    """Build the app serving ``snapshot``; no global state, so tests can build as many as needed.
+
+    ``settings`` (default: read from the environment now) give the limits the app enforces.
+    """
     app = FastAPI(
         title="termserver",
         version=__version__,
@@ -64,7 +70,9 @@ def create_app(snapshot: Snapshot) -> FastAPI:
         lifespan=sparql_routes.lifespan,
     )
     app.state.holder = SnapshotHolder(snapshot)
-    app.state.sparql = sparql_routes.create_engine()
+    app.state.settings = settings = settings or Settings.from_env()
+    app.state.sparql = sparql_routes.create_engine(settings)
+    app.state.metrics = metrics = observability.Metrics(app.state)
     # Before fhir_routes: its catch-all answers every other /fhir path.
     app.include_router(validate_routes.build_router())
     app.include_router(fhir_routes.build_router())
@@ -75,10 +83,15 @@ def create_app(snapshot: Snapshot) -> FastAPI:
     app.include_router(diff_routes.build_router())
     app.include_router(curation_routes.build_router())
     app.include_router(web_routes.build_router())
+    # Last: probes are asked for seldom, and each router before a route costs every request.
+    app.include_router(observability.build_router())
     app.mount("/static", StaticFiles(directory=web_routes.STATIC), name="static")
 
+    app.add_middleware(Limits, settings=settings)
     app.add_middleware(ReleaseHeader, holder=app.state.holder)
     app.add_middleware(FhirXmlMiddleware)
+    # Outermost: counts and logs every answer, the limits' refusals included.
+    app.add_middleware(observability.Observability, metrics=metrics)
 
     def is_fhir(request: Request) -> bool:
         return request.url.path.startswith("/fhir")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Path as FastAPIPath
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
@@ -36,6 +37,12 @@ CSRF_HEADER = "X-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 ChangeKind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 ChangeStatus = Literal[STATUSES]  # type: ignore[valid-type]
+
+# Ids and offsets reach the database as 64-bit integers: a larger number is simply not found
+# (422 from validation), never an overflow in the driver.
+MAX_ID = 2**63 - 1
+MAX_OFFSET = 10_000_000
+ChangeId = Annotated[int, FastAPIPath(ge=1, le=MAX_ID)]
 
 
 # --- models at the edge ------------------------------------------------------------------------
@@ -364,7 +371,7 @@ def build_router() -> APIRouter:
         target: str | None = Query(default=None, max_length=500),
         author: str | None = Query(default=None, max_length=64),
         limit: int = Query(default=100, ge=1, le=1000),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
         cur: CurDep,
         _: ReaderDep,
     ):
@@ -394,7 +401,7 @@ def build_router() -> APIRouter:
     @r.get("/changes/{change_id}", response_model=ChangeOut, summary="Én ændring med kommentarer")
     def get_change(
         *,
-        change_id: int,
+        change_id: ChangeId,
         response: Response,
         cur: CurDep,
         _: ReaderDep,
@@ -406,7 +413,7 @@ def build_router() -> APIRouter:
     @r.patch("/changes/{change_id}", response_model=ChangeOut, summary="Ret en kladde")
     def patch_change(
         *,
-        change_id: int,
+        change_id: ChangeId,
         body: ChangePatch,
         request: Request,
         response: Response,
@@ -424,7 +431,7 @@ def build_router() -> APIRouter:
     def transition(name: str, summary: str, with_note: bool) -> None:
         def endpoint(
             *,
-            change_id: int,
+            change_id: ChangeId,
             request: Request,
             response: Response,
             body: Decision | None = None,
@@ -463,7 +470,7 @@ def build_router() -> APIRouter:
     )
     def add_comment(
         *,
-        change_id: int,
+        change_id: ChangeId,
         body: CommentIn,
         request: Request,
         cur: CurDep,
@@ -568,7 +575,7 @@ def build_router() -> APIRouter:
         since: str | None = Query(default=None, max_length=40, description="ISO-tid eller dato"),
         until: str | None = Query(default=None, max_length=40, description="ISO-tid, eksklusiv"),
         limit: int = Query(default=100, ge=1, le=1000),
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
         cur: CurDep,
         user: UserDep,
     ):

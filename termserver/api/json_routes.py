@@ -190,7 +190,8 @@ def build_router() -> APIRouter:
     @r.get("/concept", response_model=ConceptOut, summary="A concept by IRI, or by system and code")
     async def concept_by(
         request: Request,
-        iri: str | None = None,
+        # Far longer than any of our IRIs; the not-found message echoes it.
+        iri: Annotated[str | None, Query(max_length=2000)] = None,
         system: str | None = None,
         code: str | None = None,
         version: str | None = None,

@@ -18,6 +18,7 @@ Errors are JSON ``{"error": code, "message": text}``:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl
@@ -27,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from termserver.api.responses import JsonResponse, read_body
+from termserver.settings import Settings
 from termserver.sparql import (
     READ_ONLY_MESSAGE,
     EngineBusy,
@@ -70,27 +72,37 @@ STATUS: dict[type[SparqlError], int] = {
 }
 
 
-def create_engine() -> SparqlEngine:
-    """The app's engine: the ontology directory and limits as configured in the environment.
+def create_engine(settings: Settings | None = None) -> SparqlEngine:
+    """The app's engine: the ontology directory and limits as configured in the environment;
+    ``settings`` give the query time limit and the largest result.
 
     Cheap to call; nothing is loaded until :func:`lifespan` starts it or the first query.
     """
-    return engine_from_env()
+    if settings is None:
+        return engine_from_env()
+    return engine_from_env(timeout=settings.query_timeout, max_results=settings.max_results)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the SPARQL workers with the server and stop them with it."""
     engine: SparqlEngine = app.state.sparql
-    try:
-        # Build the store now so the first query does not pay for it; workers finish starting
-        # in the background.
-        await run_in_threadpool(engine.start, wait=False)
-    except SparqlError:
-        log.exception("the SPARQL engine did not start; /sparql will retry on its first query")
+
+    def start() -> None:
+        try:
+            engine.start(wait=False)
+        except SparqlError:
+            log.exception("the SPARQL engine did not start; /sparql will retry on its first query")
+
+    # Build the store beside the server, not before it: terminology requests are answered at
+    # once (startup to first answer), and a SPARQL query arriving early waits on the engine's
+    # lock rather than failing.
+    starter = threading.Thread(target=start, name="termserver-sparql-start", daemon=True)
+    starter.start()
     try:
         yield
     finally:
+        await run_in_threadpool(starter.join)
         await run_in_threadpool(engine.close)
 
 

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from termserver.curation.service import DATA_ENV_VAR, DATABASE_ENV_VAR, Curation
+from termserver.curation.config import DATA_ENV_VAR, DATABASE_ENV_VAR
+from termserver.curation.service import Curation
 
 READS_ENV_VAR = "TERMSERVER_CURATION_READS"
 

@@ -44,9 +44,6 @@ from termserver.curation.workspace import Workspace
 from termserver.errors import TermserverError
 
 log = logging.getLogger("termserver.curation")
-DATA_ENV_VAR = "TERMSERVER_DATA"
-DATABASE_ENV_VAR = "TERMSERVER_DATABASE_URL"
-DEFAULT_DATA_DIR = Path("termserver-data")
 #: Kinds that edit something that already exists: creating one must name its current ETag.
 NEEDS_IF_MATCH = frozenset(k for k in KINDS if k not in ("concept.add", "mapping.add"))
 
