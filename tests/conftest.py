@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,9 +80,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server():
-    """A real `termserver` HTTP server on a loopback port, for real client libraries."""
+@contextlib.contextmanager
+def serving(*args: str, env: dict | None = None) -> Iterator[str]:
+    """Run `termserver serve` with ``args`` on a free loopback port; yields its base URL once it
+    answers, and stops it afterwards."""
     import os
     import subprocess
     import sys
@@ -88,18 +91,10 @@ def live_server():
     import urllib.request
 
     port = free_port()
-    env = {**os.environ, "TERMSERVER_ONTOLOGY": str(ONTOLOGY)}
+    env = {**os.environ, "TERMSERVER_ONTOLOGY": str(ONTOLOGY), **(env or {})}
+    command = [sys.executable, "-m", "termserver", "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "termserver",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [*command, "--log-level", "warning", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -126,3 +121,61 @@ def live_server():
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """A real `termserver` HTTP server on a loopback port, for real client libraries."""
+    with serving() as base:
+        yield base
+
+
+# --- the browser (Playwright driving Debian's Chromium) -----------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, one per test module."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(request, tmp_path_factory):
+    """``take(page, name)``: a full-page screenshot in a temporary folder, also copied to
+    $TERMSERVER_SHOTS when set, for a person to look at."""
+    import os
+    import shutil
+
+    folder = tmp_path_factory.mktemp(f"shots-{request.module.__name__}")
+    extra = os.environ.get("TERMSERVER_SHOTS")
+
+    def take(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000
+        if extra:
+            Path(extra).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(extra) / path.name)
+        return path
+
+    return take

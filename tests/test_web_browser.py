@@ -6,42 +6,14 @@ look at.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from conftest import EGENOMSORG, VASKE_SIG
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
 RELATIONER = "3856b434-f72e-42a5-b9d1-0cc93f48434b"
 TIMEOUT_MS = 10_000
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture()
@@ -50,23 +22,6 @@ def page(browser):
     context.set_default_timeout(TIMEOUT_MS)
     yield context.new_page()
     context.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("web-shots")
-    extra = os.environ.get("TERMSERVER_SHOTS")
-
-    def take(page, name: str) -> Path:
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 1000
-        if extra:
-            Path(extra).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(extra) / path.name)
-        return path
-
-    return take
 
 
 def test_typing_vasek_suggests_vaske_sig_and_its_page_shows_place_and_mappings(

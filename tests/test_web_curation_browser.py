@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
-from conftest import ONTOLOGY, VASKE_SIG, free_port
-from test_web_browser import ARGS, CHROMIUM, TIMEOUT_MS, sync_api
+from conftest import ONTOLOGY, VASKE_SIG, serving
+from test_web_browser import TIMEOUT_MS, sync_api
 
 #: KL's definition repeats "der"; the editor's better definition is the same without it.
 OLD_DEFINITION_START = "At vaske sig er en aktivitet, der der består"
@@ -46,65 +44,8 @@ def curation_server(tmp_path_factory):
         "ebba": _add_user(env, data_dir, "ebba", "editor"),
         "anna": _add_user(env, data_dir, "anna", "approver"),
     }
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "termserver", "serve", "--port", str(port), "--log-level",
-         "warning", "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/fhir/metadata", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 60 s")
-            time.sleep(0.1)
+    with serving("--data-dir", str(data_dir)) as base:
         yield base, tokens
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory):
-    from pathlib import Path
-
-    folder = tmp_path_factory.mktemp("web-curation-shots")
-    extra = os.environ.get("TERMSERVER_SHOTS")
-
-    def take(page, name: str) -> Path:
-        import shutil
-
-        path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 1000
-        if extra:
-            Path(extra).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(extra) / path.name)
-        return path
-
-    return take
 
 
 def _context(browser):
