@@ -21,6 +21,7 @@ from termserver.api import (
 )
 from termserver.api.limits import Limits
 from termserver.api.responses import FhirResponse, JsonResponse
+from termserver.api.security_headers import SecurityHeaders
 from termserver.api.state import Snapshot, SnapshotHolder
 from termserver.fhir.outcome import FhirError, operation_outcome
 from termserver.fhir.xml import FhirXmlMiddleware
@@ -89,6 +90,7 @@ def create_app(snapshot: Snapshot, settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(Limits, settings=settings)
     app.add_middleware(ReleaseHeader, holder=app.state.holder)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(FhirXmlMiddleware)
     # Outermost: counts and logs every answer, the limits' refusals included.
     app.add_middleware(observability.Observability, metrics=metrics)
