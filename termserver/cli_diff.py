@@ -22,6 +22,9 @@ _err = Console(stderr=True, highlight=False)
 
 _DIFF_FORMATS = ("text", "json", "markdown")
 
+OntologyOpt = Annotated[Path | None, typer.Option(help="Ontologimappe (standard: projektets).")]
+MappingsOpt = Annotated[Path | None, typer.Option(help="Mapping-mappe (standard: projektets).")]
+
 
 def _snapshot(ontology: Path | None, mappings: Path | None):
     from termserver.api.state import build_snapshot
@@ -58,12 +61,8 @@ def diff(
             help="Med --impact: en mappe med gemte planer (FHIR Bundle eller Borgerens Plan).",
         ),
     ] = None,
-    ontology: Annotated[
-        Path | None, typer.Option(help="Ontologimappe (standard: projektets).")
-    ] = None,
-    mappings: Annotated[
-        Path | None, typer.Option(help="Mapping-mappe (standard: projektets).")
-    ] = None,
+    ontology: OntologyOpt = None,
+    mappings: MappingsOpt = None,
 ) -> None:
     """Sammenlign to udgaver af et kodesystem: nye, udfasede, omdøbte, omdefinerede, flyttede."""
     from termserver.diff import (
@@ -136,12 +135,8 @@ def export(
     version: Annotated[
         str | None, typer.Option(help="Skemaets udgave (kræver --scheme); standard: nyeste.")
     ] = None,
-    ontology: Annotated[
-        Path | None, typer.Option(help="Ontologimappe (standard: projektets).")
-    ] = None,
-    mappings: Annotated[
-        Path | None, typer.Option(help="Mapping-mappe (standard: projektets).")
-    ] = None,
+    ontology: OntologyOpt = None,
+    mappings: MappingsOpt = None,
 ) -> None:
     """Eksportér en udgave (ét skema eller alle skemaers nyeste) som filer."""
     from termserver.exports import EXPORTERS, ExportError, export, select_content

@@ -155,6 +155,14 @@ def _concept(vocab: Vocabulary, system: str, code: str, version: str | None) -> 
         raise not_found(str(exc), "code") from None
 
 
+def _concept_in(
+    request: Request, scheme: str, code: str, version: str | None
+) -> tuple[Vocabulary, Concept]:
+    """The current snapshot's vocabulary and one of its concepts (404 when unknown)."""
+    vocab = _vocab(request)
+    return vocab, _concept(vocab, _system(vocab, scheme), code, version)
+
+
 def build_router() -> APIRouter:
     """All ``/api`` routes."""
     r = APIRouter(prefix="/api", tags=["JSON API"])
@@ -218,8 +226,7 @@ def build_router() -> APIRouter:
     async def children(
         request: Request, scheme: str, code: str, version: str | None = None
     ) -> JsonResponse:
-        vocab = _vocab(request)
-        c = _concept(vocab, _system(vocab, scheme), code, version)
+        vocab, c = _concept_in(request, scheme, code, version)
         return JsonResponse([_ref(k) for k in vocab.children(c)])
 
     @r.get(
@@ -230,8 +237,7 @@ def build_router() -> APIRouter:
     async def ancestors(
         request: Request, scheme: str, code: str, version: str | None = None
     ) -> JsonResponse:
-        vocab = _vocab(request)
-        c = _concept(vocab, _system(vocab, scheme), code, version)
+        vocab, c = _concept_in(request, scheme, code, version)
         return JsonResponse([_ref(a) for a in vocab.ancestors(c)])
 
     @r.get(
@@ -246,8 +252,7 @@ def build_router() -> APIRouter:
         version: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> JsonResponse:
-        vocab = _vocab(request)
-        c = _concept(vocab, _system(vocab, scheme), code, version)
+        vocab, c = _concept_in(request, scheme, code, version)
         return JsonResponse([_ref(d) for d in vocab.descendants(c)[:limit]])
 
     # After the suffix routes: {code:path} takes codes with '/', so it would swallow them.

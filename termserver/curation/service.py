@@ -464,18 +464,7 @@ class Curation:
         client: str | None = None,
     ) -> Change:
         """Approve a proposed change (approver, never its author); flags conflicts."""
-        user = require(actor, APPROVER)
-        with self.store.transaction() as tx:
-            change = self._load(tx, change_id)
-            version = self._expect(change, if_match)
-            updated = review.approve(tx, change, user, version, note)
-            if updated is None:
-                raise self._stale(tx, change_id)
-            audit.record(
-                tx, user.name, "change.approve", "change", change_id, client, note=note,
-                conflicts=list(updated.conflicts),
-            )  # fmt: skip
-        return updated
+        return self._decide(actor, change_id, if_match, note, client, review.approve, "approve")
 
     def reject(
         self,
@@ -486,14 +475,21 @@ class Curation:
         client: str | None = None,
     ) -> Change:
         """Reject a proposed change, or an approved one that conflicts (approver, not author)."""
+        return self._decide(actor, change_id, if_match, note, client, review.reject, "reject")
+
+    def _decide(self, actor, change_id, if_match, note, client, decide, action: str) -> Change:
+        # approve and reject differ only in the review step and what the audit line records
         user = require(actor, APPROVER)
         with self.store.transaction() as tx:
             change = self._load(tx, change_id)
             version = self._expect(change, if_match)
-            updated = review.reject(tx, change, user, version, note)
+            updated = decide(tx, change, user, version, note)
             if updated is None:
                 raise self._stale(tx, change_id)
-            audit.record(tx, user.name, "change.reject", "change", change_id, client, note=note)
+            extra = {"conflicts": list(updated.conflicts)} if action == "approve" else {}
+            audit.record(
+                tx, user.name, f"change.{action}", "change", change_id, client, note=note, **extra
+            )
         return updated
 
     def comment(
