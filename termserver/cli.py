@@ -295,6 +295,14 @@ def serve(
         list[Path] | None,
         typer.Option(help="Mappe med FHIR JSON (CodeSystem, ValueSet, ConceptMap); kan gentages."),
     ] = None,
+    fhir_package: Annotated[
+        list[Path] | None,
+        typer.Option(help="FHIR npm-pakke (.tgz eller udpakket mappe) under /fhir; kan gentages."),
+    ] = None,
+    fhir_core: Annotated[
+        bool,
+        typer.Option("--fhir-core", help="Også FHIR's egne kodesystemer og værdisæt på /fhir."),
+    ] = False,
 ) -> None:
     """Start serveren: FHIR-terminologi (/fhir), JSON-API (/api), dokumentation (/docs)."""
     import os
@@ -325,6 +333,18 @@ def serve(
             err.print(f"[red]Kan ikke indlæse FHIR-ressourcer: {exc}[/red]")
             raise typer.Exit(1) from None
         os.environ[FHIR_DIRS_ENV] = os.pathsep.join(str(d.resolve()) for d in fhir_dir)
+    from termserver.fhir.packages import FHIR_CORE_ENV, FHIR_PACKAGES_ENV, read_package
+
+    for package in fhir_package or ():
+        try:  # an unreadable package stops the start; an unusable resource in it is skipped
+            read_package(package)
+        except SourceError as exc:
+            err.print(f"[red]Kan ikke indlæse FHIR-pakken: {exc}[/red]")
+            raise typer.Exit(1) from None
+    if fhir_package:
+        os.environ[FHIR_PACKAGES_ENV] = os.pathsep.join(str(p.resolve()) for p in fhir_package)
+    if fhir_core:
+        os.environ[FHIR_CORE_ENV] = "1"
     # Through the environment, so every worker process builds its app with the same limits.
     from termserver import settings as s
     from termserver.api.observability import log_config

@@ -27,9 +27,8 @@ from termserver.fhir.overlay import (
     Overlay,
     OverlayCache,
     StartupView,
-    fhir_dirs_from_env,
-    load_fhir_dirs,
 )
+from termserver.fhir.packages import startup_view
 from termserver.fhir.params import OperationParams, check_depth
 from termserver.fhir.resources import (
     SUBSETTED,
@@ -38,6 +37,7 @@ from termserver.fhir.resources import (
     codesystem_resource,
     searchset,
     terminology_capabilities,
+    versions_parameters,
 )
 from termserver.fhir.supplements import SupplementCache
 from termserver.fhir.xml import format_choice
@@ -321,7 +321,8 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/fhir", tags=["FHIR terminology"])
     # Resources from `termserver serve --fhir-dir`, shown over every snapshot (checked by serve
     # before start; a bad file here still stops the app with its file and JSON path).
-    view = StartupView(load_fhir_dirs(fhir_dirs_from_env()))
+    # FHIR core and --fhir-package content lie beneath the snapshot (termserver.fhir.packages).
+    view = startup_view()
     _add_operations(router, r5=False, view=view)
 
     def current(request: Request) -> Overlay:
@@ -339,6 +340,20 @@ def build_router() -> APIRouter:
         if mode not in (None, "full", "normative"):
             raise bad_request(f"unknown mode {mode!r} (use terminology, full or normative)", "mode")
         return FhirResponse(capability_statement(vocab, _base_url(request), OPERATIONS))
+
+    @router.api_route(
+        "/$versions", methods=["GET", "POST"], summary="The FHIR version this endpoint speaks"
+    )
+    async def versions(request: Request) -> FhirResponse:
+        _check_format(request)
+        return FhirResponse(versions_parameters("4.0"))
+
+    @router.api_route(
+        "/r5/$versions", methods=["GET", "POST"], summary="The FHIR version of /fhir/r5"
+    )
+    async def versions_r5(request: Request) -> FhirResponse:
+        _check_format(request)
+        return FhirResponse(versions_parameters("5.0"))
 
     @router.get("/CodeSystem", summary="Search code systems by url, version, name, title, status")
     async def search_codesystems(request: Request) -> FhirResponse:

@@ -29,12 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--externals", type=Path, help="message texts, e.g. messages-tx.fhir.org.json")
     ap.add_argument("--mode", action="append", default=[], help="extra mode to run (repeatable)")
     ap.add_argument("--report", type=Path, help="write per-suite counts here as JSON")
+    ap.add_argument(
+        "--tight", action="store_true", help="keep every extension in answers (reference: tight)"
+    )
     args = ap.parse_args(argv)
     source: Path = args.source
     if (source / "tests" / "test-cases.json").exists():
         source = source / "tests"
     try:
-        suites = load_suites(source, SUPPORTED_MODES | set(args.mode))
+        suites = load_suites(source)
         externals = read_json(args.externals) if args.externals else None
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -46,15 +49,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         suites = [s for s in suites if s.name in args.suite]
     with contextlib.ExitStack() as stack:
-        root = args.server or stack.enter_context(fresh_server())
+        # The suite uses FHIR's own code systems (administrative-gender ...): load them.
+        root = args.server or stack.enter_context(fresh_server(("--fhir-core",)))
         runner = Runner(
             tests_dir=source,
             base=root.rstrip("/") + args.fhir_path,
             modes=SUPPORTED_MODES | set(args.mode),
             externals=externals if isinstance(externals, dict) else None,
             diffs=args.diffs,
-            fhir_version="5" if args.fhir_path.rstrip("/").endswith("r5") else "4",
+            tight=args.tight,
         )
+        print(f"{runner.base}: FHIR {runner.discover()}", flush=True)
         passed = failed = skipped = 0
         counts = {}
         for suite in suites:

@@ -8,10 +8,15 @@ The rules are those of HL7's reference runner (the Java validator's ``-txtests``
 * array order never matters: each actual item must match a distinct expected item, and every
   expected item not marked ``"$optional$": true`` must be matched; arrays named in
   ``$count-arrays$`` are compared by length only;
+* *pattern mode* (the reference runner's for ``metadata`` and ``term-caps``): the expected
+  document is a pattern the actual one must contain, so unexpected properties and extra array
+  items are allowed, but every required expected item still needs its own actual item;
 * a string ``$type$`` is matched by that type's pattern (``$id$``, ``$uuid$``, ``$instant$``,
   ``$date$``, ``$url$``, ``$token$``, ``$string$``, ``$semver$``, ``$version$``, ``$$``), and
   ``$choice:a|b$``, ``$fragments:a|b$`` and ``$external:N[:fragments]$`` (a message looked up in an
-  externals file, else checked by its fragments) compare messages.
+  externals file, else checked by its fragments) compare messages; inside a longer literal,
+  ``$version$`` stands for the runner's ``version`` variable (the FHIR version it speaks, as in
+  ``http://hl7.org/fhir/administrative-gender|$version$``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ _PATTERNS = {
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?",
 }
 _COMPILED = {k: re.compile(v) for k, v in _PATTERNS.items()}
+# A variable inside a literal string: "http://hl7.org/fhir/administrative-gender|$version$".
+_EMBEDDED = re.compile(r"\$(version)\$")
 MAX_ARRAY = 2000  # matching is quadratic in array length; no suite array comes near this
 
 
@@ -56,11 +63,13 @@ class Context:
     ``externals``: message id -> text for the response file under test (from an externals file
     such as ``messages-tx.fhir.org.json``), or None to check ``$external$`` messages by their
     fragments only. ``variables``: values for ``$version$`` and similar (absent: any token).
+    ``pattern``: compare in pattern mode (see the module docstring).
     """
 
     externals: Mapping[str, str] | None = None
     variables: Mapping[str, str] = field(default_factory=dict)
     modes: frozenset[str] = frozenset()
+    pattern: bool = False
 
 
 def compare(expected: Any, actual: Any, ctx: Context | None = None, path: str = "$") -> str | None:
@@ -97,7 +106,10 @@ def _compare_objects(expected: dict, actual: dict, ctx: Context, path: str) -> s
     optional = set(expected.get(OPTIONAL_PROPERTIES) or ())
     count_only = set(expected.get(COUNT_ARRAYS) or ())
     for name in actual:
-        if name not in _CONTROL and name not in expected and name not in optional:
+        # A property listed as optional may also appear where the expected object has none
+        # (the suite lists "offset" so, for servers that echo it).
+        unexpected = name not in _CONTROL and name not in expected and name not in optional
+        if unexpected and not ctx.pattern:
             return f"{path}.{name}: unexpected property"
     for name, value in expected.items():
         if name in _CONTROL:
@@ -118,14 +130,17 @@ def _compare_objects(expected: dict, actual: dict, ctx: Context, path: str) -> s
 
 
 def is_optional(item: Any, ctx: Context | None = None) -> bool:
-    """An array item the actual answer may leave out: ``"$optional$": true``, or a mode
-    condition (``"X"``: optional when mode X is on; ``"!X"``: optional unless it is)."""
+    """An array item the actual answer may leave out: ``"$optional$": true``, a mode
+    condition (``"X"``: optional when mode X is on; ``"!X"``: optional unless it is), or
+    ``"warning:..."`` (always optional; the reference runner warns when it is missing)."""
     if not isinstance(item, dict) or OPTIONAL not in item:
         return False
     flag = item[OPTIONAL]
     if isinstance(flag, bool):
         return flag
     if isinstance(flag, str):
+        if flag.startswith("warning:"):
+            return True  # optional everywhere; the reference runner only warns when it is missing
         modes = ctx.modes if ctx is not None else frozenset()
         return flag[1:] not in modes if flag.startswith("!") else flag in modes
     return False
@@ -141,6 +156,8 @@ def _all_optional(value: Any, ctx: Context) -> bool:
 def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> str | None:
     if len(expected) > MAX_ARRAY or len(actual) > MAX_ARRAY:
         return f"{path}: array longer than {MAX_ARRAY} items; not compared"
+    if ctx.pattern:
+        return _contains_pattern(expected, actual, ctx, path)
     required = sum(1 for e in expected if not is_optional(e, ctx))
     if not required <= len(actual) <= len(expected):
         return (
@@ -185,9 +202,37 @@ def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> st
     return None
 
 
+def _contains_pattern(expected: list, actual: list, ctx: Context, path: str) -> str | None:
+    """Pattern mode: every required expected item has its own matching actual item; the actual
+    array may hold more (a maximum matching from the expected side, Kuhn's algorithm)."""
+    wanted = [e for e in range(len(expected)) if not is_optional(expected[e], ctx)]
+    fits = {
+        e: [a for a, item in enumerate(actual) if compare(expected[e], item, ctx, path) is None]
+        for e in wanted
+    }
+    owner: dict[int, int] = {}  # actual index -> expected index
+
+    def place(e: int, seen: set[int]) -> bool:
+        for a in fits[e]:
+            if a in seen:
+                continue
+            seen.add(a)
+            if a not in owner or place(owner[a], seen):
+                owner[a] = e
+                return True
+        return False
+
+    for e in wanted:
+        if not place(e, set()):
+            return f"{path}: expected item [{e}] has no match in the actual array"
+    return None
+
+
 def string_matches(expected: str, actual: str, ctx: Context) -> bool:
     """Does ``actual`` satisfy the expected string, marker or literal?"""
     if not (len(expected) >= 2 and expected.startswith("$") and expected.endswith("$")):
+        if "$" in expected and _EMBEDDED.search(expected):
+            return _embedded_matches(expected, actual, ctx)
         return actual == expected
     body = expected[1:-1]
     if body.startswith("choice:"):
@@ -211,6 +256,18 @@ def string_matches(expected: str, actual: str, ctx: Context) -> bool:
     if pattern is None:
         raise UnknownMarkerError(f"unknown comparison marker {expected}")
     return pattern.fullmatch(actual) is not None
+
+
+def _embedded_matches(expected: str, actual: str, ctx: Context) -> bool:
+    # The variable's value where the runner knows it, else any token (as a lone $version$).
+    parts, last = [], 0
+    for m in _EMBEDDED.finditer(expected):
+        parts.append(re.escape(expected[last : m.start()]))
+        known = ctx.variables.get(m.group(1))
+        parts.append(re.escape(known) if known else _PATTERNS["$token$"])
+        last = m.end()
+    parts.append(re.escape(expected[last:]))
+    return re.fullmatch("".join(parts), actual) is not None
 
 
 def _has_fragments(actual: str, fragments: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from termserver.conformance.compare import Context, UnknownMarkerError, compare
+from termserver.conformance.scrub import scrub_answer
 from termserver.conformance.suite import (
     OPERATIONS,
     SUPPORTED_MODES,
@@ -30,6 +31,10 @@ from termserver.conformance.suite import (
 
 TIMEOUT = 60.0
 START_TIMEOUT = 120.0
+#: The release a client of each FHIR major.minor version speaks ($version$ in expected answers).
+RELEASES = {"3.0": "3.0.2", "4.0": "4.0.1", "4.3": "4.3.0", "5.0": "5.0.0", "6.0": "6.0.0"}
+#: Operations compared in pattern mode (the expected document is a minimum the answer holds).
+PATTERN_OPERATIONS = frozenset({"metadata", "term-caps"})
 
 
 @dataclass
@@ -58,15 +63,25 @@ class Runner:
     modes: frozenset[str] = SUPPORTED_MODES
     externals: dict[str, Any] | None = None
     diffs: Path | None = None
-    fhir_version: str = "5"  # the server's FHIR major version, for "$optional$": "version:N"
+    #: The FHIR release the server speaks ("5.0.0"); None: asked with $versions on first use.
+    fhir_release: str | None = None
+    tight: bool = False  # keep every extension in answers (the reference runner's tight mode)
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=TIMEOUT))
+
+    def discover(self) -> str:
+        """The FHIR release the server speaks, as the reference runner finds it: the ``default``
+        of ``$versions``, else the CapabilityStatement's ``fhirVersion``, else R4."""
+        if self.fhir_release is None:
+            self.fhir_release = server_release(self.client, self.base)
+        return self.fhir_release
 
     def run_suite(self, suite: Suite) -> SuiteResult:
         """Every test of ``suite``; skipped ones (unsupported mode/operation) are counted."""
         result = SuiteResult(suite.name)
-        if suite.mode is not None and suite.mode not in self.modes:
+        if not suite.runs_in(self.modes):
             result.skipped = len(suite.tests)
             return result
+        self.discover()  # as the reference runner: $versions before any test
         try:
             setup = [self._load(p) for p in suite.setup]
         except SuiteError as exc:
@@ -75,12 +90,11 @@ class Runner:
                 result.failures[t.name] = f"setup: {exc}"
                 self._write_diff(t, f"setup: {exc}", None, None)
             return result
-        defaults = self._defaults()
         for test in suite.tests:
             if test.skip_reason(self.modes) is not None:
                 result.skipped += 1
                 continue
-            diff = self.run_test(test, setup, defaults)
+            diff = self.run_test(test, setup)
             if diff is None:
                 result.passed += 1
             else:
@@ -88,17 +102,16 @@ class Runner:
                 result.failures[test.name] = diff
         return result
 
-    def run_test(self, test: Test, setup: list[dict], defaults: list[dict]) -> str | None:
+    def run_test(self, test: Test, setup: list[dict]) -> str | None:
         """None when the test passes, else why not (and the diff file is written)."""
         actual: Any = None
         try:
             expected = self._load(self._response_file(test))
-            status, actual = self._send(test, setup, defaults)
-            outcome = (
-                isinstance(expected, dict) and expected.get("resourceType") == "OperationOutcome"
-            )
-            if not status_ok(test.http_code, status, outcome):
-                want = test.http_code or "200"
+            profile = self._profile(test)
+            status, actual = self._send(test, setup, profile)
+            actual = scrub_answer(test.operation, actual, ok=status < 300, tight=self.tight)
+            if not status_ok(test.http_code, status):
+                want = test.http_code or "2xx"
                 diff = f"HTTP status {status}, expected {want}"
             else:
                 diff = compare(expected, actual, self._context(test))
@@ -110,19 +123,21 @@ class Runner:
             self._write_diff(test, diff, expected, actual)
         return diff
 
-    def _send(self, test: Test, setup: list[dict], defaults: list[dict]) -> tuple[int, Any]:
+    def _send(self, test: Test, setup: list[dict], profile: list[dict]) -> tuple[int, Any]:
         method, resource, op = OPERATIONS[test.operation]
         url = f"{self.base}/{resource}/{op}" if resource else f"{self.base}/{op}"
-        headers = {"Accept": "application/fhir+json", **test.headers}
+        headers = {"Accept": "application/fhir+json", **test.extra_headers(self.modes)}
         if method == "GET":
             resp = self.client.get(url, headers=headers)
         else:
-            body = self._load(test.request) if test.request else {"resourceType": "Parameters"}
+            request = test.choose("request", self.modes)
+            body = self._load(request) if request else {"resourceType": "Parameters"}
             body = copy.deepcopy(body)
             params = body.setdefault("parameter", [])
+            # As the reference runner: the request's own parameters, then every setup resource,
+            # then every parameter of the profile (parameters-default.json), all as given.
             params += [{"name": "tx-resource", "resource": r} for r in setup]
-            given = {p.get("name") for p in params}
-            params += [p for p in defaults if p.get("name") not in given]
+            params += copy.deepcopy(profile)
             headers["Content-Type"] = "application/fhir+json"
             resp = self.client.post(url, content=json.dumps(body), headers=headers)
         try:
@@ -131,24 +146,34 @@ class Runner:
             return resp.status_code, resp.text
 
     def _response_file(self, test: Test) -> str:
-        # A suite may name a flat response it does not ship; the general one then applies.
-        if test.flat_response and (self.tests_dir / test.flat_response).is_file():
-            return test.flat_response
-        return test.response or ""
+        # A suite may name a mode's response it does not ship; the plain one then applies.
+        chosen = test.choose("response", self.modes)
+        if chosen and chosen != test.response and not (self.tests_dir / chosen).is_file():
+            return test.response or ""
+        return chosen or ""
 
     def _context(self, test: Test) -> Context:
         ext = None
-        if self.externals is not None and test.response is not None:
-            ext = self.externals.get(test.response)
-        modes = self.modes | {f"version:{self.fhir_version}"}
-        return Context(externals=ext if isinstance(ext, dict) else None, modes=modes)
+        response = self._response_file(test)
+        if self.externals is not None and response:
+            ext = self.externals.get(response)
+        release = self.discover()
+        modes = self.modes | {f"version:{release.split('.')[0]}"}
+        return Context(
+            externals=ext if isinstance(ext, dict) else None,
+            variables={"version": release},
+            modes=modes,
+            pattern=test.operation in PATTERN_OPERATIONS,
+        )
 
-    def _defaults(self) -> list[dict]:
-        path = self.tests_dir / "parameters-default.json"
-        if not path.exists():
+    def _profile(self, test: Test) -> list[dict]:
+        """The parameters sent with every request: the test's ``profile``, else the suite's
+        ``parameters-default.json`` (none when the suite has no such file)."""
+        if test.profile is None and not (self.tests_dir / "parameters-default.json").exists():
             return []
-        doc = read_json(path)
-        return list(doc.get("parameter") or []) if isinstance(doc, dict) else []
+        doc = self._load(test.profile or "parameters-default.json")
+        params = doc.get("parameter") if isinstance(doc, dict) else None
+        return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
 
     def _load(self, rel: str) -> Any:
         path = (self.tests_dir / rel).resolve()
@@ -164,6 +189,27 @@ class Runner:
         doc = {"test": test.name, "difference": diff, "expected": expected, "actual": actual}
         text = json.dumps(doc, indent=2, ensure_ascii=False)
         (folder / f"{test.name}.json").write_text(text + "\n", encoding="utf-8")
+
+
+def server_release(client: httpx.Client, base: str) -> str:
+    """The FHIR release the FHIR endpoint ``base`` speaks (see :meth:`Runner.discover`)."""
+    try:
+        doc = client.get(f"{base}/$versions", params={"_format": "json"}).json()
+        for p in doc.get("parameter") or () if isinstance(doc, dict) else ():
+            if isinstance(p, dict) and p.get("name") == "default":
+                # The operation defines a code; the Java runner reads a string: take either.
+                value = p.get("valueCode") or p.get("valueString")
+                if isinstance(value, str):
+                    return RELEASES.get(value, value)
+    except (httpx.HTTPError, ValueError):
+        pass
+    try:
+        value = client.get(f"{base}/metadata", params={"_format": "json"}).json()["fhirVersion"]
+        if isinstance(value, str):
+            return RELEASES.get(value, value)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        pass
+    return RELEASES["4.0"]
 
 
 def free_port() -> int:

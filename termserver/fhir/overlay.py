@@ -8,6 +8,7 @@ request) reuse a small cache keyed by the snapshot and a hash of the resources.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -57,15 +58,20 @@ class Parsed:
 
 
 def parse_resources(
-    resources: Sequence[Any], where: str = "tx-resource", *, single: bool = False
+    resources: Sequence[Any],
+    where: str = "tx-resource",
+    *,
+    single: bool = False,
+    limit: int | None = MAX_RESOURCES,
 ) -> Parsed:
     """Check CodeSystem and ValueSet resources (R4 or R5 JSON); 400 naming the JSON path.
 
     ConceptMaps are checked for shape and kept for $translate (R5 endpoint). With
     ``single``, ``where`` names the one resource given (a file) rather than a list of them.
+    ``limit`` bounds a request's resources; content loaded at start has none.
     """
-    if len(resources) > MAX_RESOURCES:
-        raise bad_request(f"at most {MAX_RESOURCES} {where} resources per request", where)
+    if limit is not None and len(resources) > limit:
+        raise bad_request(f"at most {limit} {where} resources per request", where)
     codesystems: dict[tuple[str, str], SchemeRelease] = {}
     valuesets: dict[str, ValueSetDef] = {}
     supplements: list[dict[str, Any]] = []
@@ -230,20 +236,44 @@ class StartupView:
     """The snapshot as the FHIR API shows it: with the resources loaded at start laid over it
     (built once per snapshot, so a reload picks them up again)."""
 
-    def __init__(self, resources: list[dict[str, Any]]) -> None:
-        self.parsed = parse_resources(resources, where="fhir-dir") if resources else None
+    def __init__(
+        self, resources: list[dict[str, Any]], beneath: Sequence[dict[str, Any]] = ()
+    ) -> None:
+        self.parsed = (
+            parse_resources(resources, where="fhir-dir", limit=None) if resources else None
+        )
+        # FHIR packages and core content (termserver.fhir.packages): laid under the snapshot,
+        # whose own code systems and value sets win any conflict.
+        self.beneath = (
+            parse_resources(beneath, where="fhir-package", limit=None) if beneath else None
+        )
         self._last: tuple[object, Overlay] | None = None
         self._lock = threading.Lock()
 
     def of(self, snapshot: object, vocab: Vocabulary, valuesets: ValueSetIndex) -> Overlay:
         """The view of ``snapshot`` (whose vocabulary and value sets are given)."""
-        if self.parsed is None:
+        if self.parsed is None and self.beneath is None:
             return Overlay(vocab, valuesets)
         last = self._last
         if last is not None and last[0] is snapshot:
             return last[1]
         with self._lock:
             if self._last is None or self._last[0] is not snapshot:
-                overlay = build_overlay(Overlay(vocab, valuesets), self.parsed)
+                overlay = Overlay(vocab, valuesets)
+                if self.beneath is not None:
+                    overlay = build_overlay(overlay, not_held(self.beneath, overlay))
+                if self.parsed is not None:
+                    overlay = build_overlay(overlay, self.parsed)
                 self._last = (snapshot, overlay)
             return self._last[1]
+
+
+def not_held(parsed: Parsed, base: Overlay) -> Parsed:
+    """``parsed`` without the code systems (any version) and value sets ``base`` holds."""
+    systems = set(base.vocab.systems())
+    held = {vs.url for vs in base.valuesets.definitions()}
+    return dataclasses.replace(
+        parsed,
+        codesystems=tuple(r for r in parsed.codesystems if r.scheme.system not in systems),
+        valuesets=tuple(vs for vs in parsed.valuesets if vs.url not in held),
+    )

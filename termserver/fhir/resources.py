@@ -188,58 +188,113 @@ def _statement(resource_type: str, vocab: Vocabulary) -> dict[str, Any]:
     }
 
 
+#: The features of the terminology ecosystem we have (application-feature extension). Not the
+#: tx-tests ``test-version`` feature: it claims every test of a suite version passes, and not
+#: every one does (CONFORMANCE.md).
+FEATURE = "http://hl7.org/fhir/uv/application-feature/StructureDefinition/feature"
+CODE_SYSTEM_AS_PARAMETER = (
+    "http://hl7.org/fhir/uv/tx-ecosystem/FeatureDefinition/CodeSystemAsParameter"
+)
+VERSIONS_OPERATION = "http://hl7.org/fhir/OperationDefinition/CapabilityStatement-versions"
+#: The $expand parameters we act on (TerminologyCapabilities.expansion.parameter). Not
+#: ``check-system-version``: it is accepted and echoed but not checked.
+EXPANSION_PARAMETERS = (
+    "activeOnly", "count", "displayLanguage", "excludeNested", "filter",
+    "force-system-version", "includeDefinition", "includeDesignations", "offset", "property",
+    "system-version", "tx-resource", "useSupplement",
+)  # fmt: skip
+_NAME = "termserver"
+_TITLE = "termserver: FFB terminology server"
+
+
+def versions_parameters(version: str) -> dict[str, Any]:
+    """``$versions``: the FHIR version an endpoint speaks (major.minor), which is its default."""
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "version", "valueCode": version},
+            {"name": "default", "valueCode": version},
+        ],
+    }
+
+
 def capability_statement(
     vocab: Vocabulary, base_url: str, operations: dict[str, list[str]]
 ) -> dict[str, Any]:
     """The server's CapabilityStatement (``GET /fhir/metadata``)."""
-    return _statement("CapabilityStatement", vocab) | {
-        "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
-        "software": {"name": "termserver", "version": __version__},
-        "implementation": {"description": "termserver: FFB terminology server", "url": base_url},
-        "fhirVersion": FHIR_VERSION,
-        "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": [
-                    {
-                        "type": rtype,
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "operation": [
-                            {
-                                "name": op,
-                                "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype}-{op}",
-                            }
-                            for op in ops
-                        ],
-                    }
-                    for rtype, ops in operations.items()
-                ],
-            }
+    feature = {
+        "url": FEATURE,
+        "extension": [
+            {"url": "definition", "valueCanonical": CODE_SYSTEM_AS_PARAMETER},
+            {"url": "value", "valueBoolean": True},  # tx-resource, on every operation
         ],
     }
+    head = {"resourceType": "CapabilityStatement", "extension": [feature]}
+    head |= {"url": f"{base_url}/metadata", "version": __version__, "name": _NAME}
+    return (
+        head
+        | {"title": _TITLE}
+        | _statement("CapabilityStatement", vocab)
+        | {
+            "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
+            "software": {"name": "termserver", "version": __version__},
+            "implementation": {
+                "description": "termserver: FFB terminology server",
+                "url": base_url,
+            },
+            "fhirVersion": FHIR_VERSION,
+            "format": ["application/fhir+json", "json", "application/fhir+xml", "xml"],
+            "rest": [
+                {
+                    "mode": "server",
+                    "resource": [
+                        {
+                            "type": rtype,
+                            "interaction": [{"code": "read"}, {"code": "search-type"}],
+                            "operation": [
+                                {
+                                    "name": op,
+                                    "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype}-{op}",
+                                }
+                                for op in ops
+                            ],
+                        }
+                        for rtype, ops in operations.items()
+                    ],
+                    "operation": [{"name": "versions", "definition": VERSIONS_OPERATION}],
+                }
+            ],
+        }
+    )
 
 
 def terminology_capabilities(vocab: Vocabulary) -> dict[str, Any]:
     """``GET /fhir/metadata?mode=terminology``: the code systems and versions we hold."""
-    return _statement("TerminologyCapabilities", vocab) | {
-        "software": {"name": "termserver", "version": __version__},
-        "codeSystem": [
-            {
-                "uri": system,
-                "version": [
-                    {"code": v.version, "isDefault": i == 0, "language": [v.language]}
-                    for i, v in enumerate(vocab.versions(system))
-                ],
-                "subsumption": True,
-            }
-            for system in vocab.systems()
-        ],
-        "expansion": {
-            "hierarchical": False,
-            "paging": True,
-            "textFilter": "Danish-aware, typo-tolerant label search",
-        },
-        "validateCode": {"translations": False},
-        "translation": {"needsMap": True},
-    }
+    head = {"resourceType": "TerminologyCapabilities", "version": __version__, "name": _NAME}
+    return (
+        head
+        | {"title": _TITLE}
+        | _statement("TerminologyCapabilities", vocab)
+        | {
+            "software": {"name": "termserver", "version": __version__},
+            "codeSystem": [
+                {
+                    "uri": system,
+                    "version": [
+                        {"code": v.version, "isDefault": i == 0, "language": [v.language]}
+                        for i, v in enumerate(vocab.versions(system))
+                    ],
+                    "subsumption": True,
+                }
+                for system in vocab.systems()
+            ],
+            "expansion": {
+                "hierarchical": False,
+                "paging": True,
+                "parameter": [{"name": name} for name in EXPANSION_PARAMETERS],
+                "textFilter": "Danish-aware, typo-tolerant label search",
+            },
+            "validateCode": {"translations": False},
+            "translation": {"needsMap": True},
+        }
+    )
