@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +112,9 @@ class ValueSetDef:
     contained: Mapping[str, ValueSetDef] = field(
         default_factory=dict, hash=False, compare=False, repr=False
     )
+    #: Ours (curated, from ``load_valuesets``): a listed code the code system lacks is an error.
+    #: A client's (tx-resource, inline, --fhir-dir) leaves such a code out, as FHIR servers do.
+    strict: bool = field(default=False, compare=False)
 
     @property
     def canonical(self) -> str:
@@ -159,7 +162,7 @@ def load_valuesets(directory: Path) -> dict[str, ValueSetDef]:
     """
     defs: dict[str, ValueSetDef] = {}
     for path in sorted(Path(directory).glob("*.json")):
-        vs = read_valueset_file(path)
+        vs = replace(read_valueset_file(path), strict=True)
         other = defs.get(vs.url)
         if other is not None:
             raise SourceError(vs.source, "$.url", f"{vs.url} is already defined in {other.source}")
@@ -327,6 +330,7 @@ def expand(
     resolve: Resolver | None = None,
     offset: int = 0,
     count: int | None = None,
+    strict: bool = False,
 ) -> Expansion:
     """Expand ``vs`` against the snapshot.
 
@@ -334,9 +338,12 @@ def expand(
     (default: the newest release). ``filter`` keeps members whose label matches the Danish-aware
     search and orders them by relevance; without it members are ordered by display. ``resolve``
     turns an imported value set URL into its definition. ``offset``/``count`` page the result;
-    ``total`` counts all matches.
+    ``total`` counts all matches. A listed code the code system does not hold is left out,
+    as FHIR servers do, unless ``strict`` (QA) or the definition's own ``strict`` (ours, from
+    :func:`load_valuesets`) makes it an error.
     """
-    members, used_cs, used_vs = _Evaluator(vocab, resolve, system_versions).members(vs)
+    evaluator = _Evaluator(vocab, resolve, system_versions, strict=strict)
+    members, used_cs, used_vs = evaluator.members(vs)
     return _present(vocab, vs, members, used_cs, used_vs, filter, active_only, offset, count)
 
 
@@ -443,7 +450,8 @@ class ValueSetIndex:
         errors = {}
         for url in sorted(self._defs):
             try:
-                self._members(self._defs[url], None)
+                # Strict: a code listed by mistake must fail QA, not silently drop out.
+                _Evaluator(self.vocab, self.get, None, strict=True).members(self._defs[url])
             except ValueSetError as exc:
                 errors[url] = exc
         return errors
@@ -485,9 +493,12 @@ class _Evaluator:
         vocab: Vocabulary,
         resolve: Resolver | None,
         system_versions: Mapping[str, str] | None,
+        *,
+        strict: bool = False,
     ) -> None:
         self.vocab = vocab
         self.resolve = resolve
+        self.strict = strict  # a listed code the code system lacks is an error, not skipped
         self.system_versions: dict[str, str] = {}
         for system, version in (system_versions or {}).items():
             if system not in vocab.systems():
@@ -600,6 +611,10 @@ class _Evaluator:
             out: _Members = {}
             for j, cref in enumerate(part["concept"]):
                 concept = release.get(cref["code"])
+                if concept is None and not (self.strict or vs.strict):
+                    # As FHIR terminology servers do: a listed code the code system does not
+                    # hold is not a member. Ours (vs.strict) and QA (check()) stay strict.
+                    continue
                 if concept is None:
                     raise ValueSetError(
                         f"{vs.url} lists code {cref['code']!r}, which {system} "

@@ -577,7 +577,7 @@ def test_unknown_or_cyclic_imports_are_clear_errors(small):
 )
 def test_expansion_errors_name_the_element(small, include, message, location, issue):
     with pytest.raises(ValueSetError, match=message) as err:
-        expand(small, vs_def(include))
+        expand(small, vs_def(include), strict=True)
     assert err.value.location.endswith(location)
     assert err.value.location.startswith("ValueSet.compose.")
     assert err.value.issue_type == issue

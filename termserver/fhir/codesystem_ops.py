@@ -8,6 +8,7 @@ from termserver.errors import UnknownConceptError
 from termserver.fhir.outcome import bad_request, not_found
 from termserver.fhir.params import Coding, OperationParams
 from termserver.fhir.resources import designation_json, display_designation, property_value
+from termserver.loading.fhir_codesystem import is_extension
 from termserver.model import DEPRECATED, Concept, Designation
 from termserver.valuesets import same_label
 from termserver.vocabulary import Vocabulary
@@ -108,6 +109,8 @@ def lookup(vocab: Vocabulary, params: OperationParams, *, r5: bool = False) -> d
     if "replacedBy" in wanted:
         props += [("replacedBy", "valueCode", r) for r in concept.replaced_by]
     for pv in concept.properties:
+        if is_extension(pv):
+            continue  # an extension kept with the concept, not one of its properties
         if not asked or pv.code in asked:
             props.append((pv.code, *property_value(pv)))
     for code, key, value in props:

@@ -31,6 +31,9 @@ class Issue:
     text: str
     expression: str | None = None
     in_message: bool = True  # repeated in ``message`` (a case-difference note is not)
+    # R5 deprecates ``location`` (XML-specific); the ecosystem's display issues give only the
+    # FHIRPath ``expression``, while its other issues still carry both.
+    located: bool = True
 
     def json(self) -> dict[str, Any]:
         """The issue as FHIR JSON."""
@@ -43,7 +46,8 @@ class Issue:
             },
         }
         if self.expression:
-            out["location"] = [self.expression]
+            if self.located:
+                out["location"] = [self.expression]
             out["expression"] = [self.expression]
         return out
 
@@ -381,14 +385,18 @@ class _Validator:
                     f"language(s) '{langs}'. The display is '{given}' which is a valid display "
                     "for the default language"
                 )
-                out.issues.append(Issue("information", "invalid", "invalid-display", text, where))
+                out.issues.append(
+                    Issue("information", "invalid", "invalid-display", text, where, located=False)
+                )
                 return
             text = (
                 f"Wrong Display Name '{given}' for {ref}. There are no valid display names "
                 f"found for language(s) '{langs}'. Default display is '{concept.display}'"
             )
             severity = "warning" if self.lenient else "error"
-            out.issues.append(Issue(severity, "invalid", "invalid-display", text, where))
+            out.issues.append(
+                Issue(severity, "invalid", "invalid-display", text, where, located=False)
+            )
             return
         shown = labels or [(concept.display, concept.language)]
         named = [f"'{v}' ({lang})" for v, lang in shown]
@@ -406,6 +414,7 @@ class _Validator:
                 f"Wrong Display Name '{given}' for {out.coding.system}#{out.coding.code}. Valid "
                 f"display is {choices} (for the language(s) '{langs}')",
                 f"{out.prefix}display",
+                located=False,
             )
         )
 

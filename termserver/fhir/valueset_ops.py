@@ -10,6 +10,7 @@ from typing import Any
 from termserver import settings, valuesets
 from termserver.errors import SourceError, UnknownConceptError
 from termserver.fhir.codesystem_ops import coding_from, status_warning
+from termserver.fhir.concept_extensions import derived_properties, entry_extensions
 from termserver.fhir.outcome import FhirError, bad_request, not_found, too_costly
 from termserver.fhir.params import OperationParams
 from termserver.fhir.resources import designation_json, display_designation, property_value
@@ -197,7 +198,9 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
     used = [{"name": "used-codesystem", "valueUri": u} for u in exp.used_codesystems]
     used += [{"name": "used-valueset", "valueUri": u} for u in exp.used_valuesets]
     used += [{"name": "used-supplement", "valueUri": u} for u in _supplements(index, exp)]
-    out = _header(index, vs)
+    fragments = _fragments(index, exp) if r5 else []
+    used += [{"name": "used-fragment", "valueUri": u} for u in fragments]
+    out = _header(index, vs, r5)
     out["expansion"] = {
         "identifier": f"urn:uuid:{uuid.uuid4()}",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -205,6 +208,11 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
         "offset": offset,
         "parameter": echo + used,
     }
+    if fragments:
+        out["expansion"] = {"extension": _unclosed(fragments[0]), **out["expansion"]}
+    if r5 and not params.given("offset"):
+        # R5 reports offset only when paging: where it starts is what the client asked.
+        del out["expansion"]["offset"]
     if exp.concepts:  # FHIR JSON has no empty arrays
         # A version tells members apart only where the server holds several.
         several = {s for s in {c.system for c in exp.concepts} if len(index.vocab.versions(s)) > 1}
@@ -236,6 +244,29 @@ def _supplements(index: ValueSetIndex, exp: valuesets.Expansion) -> list[str]:
     return list(found)
 
 
+def _fragments(index: ValueSetIndex, exp: valuesets.Expansion) -> list[str]:
+    """The code systems read that are fragments (``content`` = fragment), as canonicals."""
+    out = []
+    for canonical in exp.used_codesystems:
+        system, _, version = canonical.partition("|")
+        if index.vocab.release(system, version or None).content == "fragment":
+            out.append(canonical)
+    return out
+
+
+def _unclosed(fragment: str) -> list[dict[str, Any]]:
+    """An expansion drawn from a fragment may lack members the full code system has."""
+    system = fragment.partition("|")[0]
+    return [
+        {"url": f"{_EXT}valueset-unclosed", "valueBoolean": True},
+        {
+            "url": f"{_EXT}valueset-unclosed-reason",
+            # The ecosystem's wording, which clients compare.
+            "valueString": f"This extension is based on a fragment of the code system {system}",
+        },
+    ]
+
+
 def _echo(params: OperationParams) -> list[dict[str, Any]]:
     """The expansion parameters the request gave, as FHIR servers report them."""
     out = []
@@ -251,20 +282,27 @@ def _echo(params: OperationParams) -> list[dict[str, Any]]:
     return out
 
 
-def _header(index: ValueSetIndex, vs: ValueSetDef) -> dict[str, Any]:
-    """The expansion's own elements: a published definition's, or only the basic ones."""
+def _header(index: ValueSetIndex, vs: ValueSetDef, r5: bool = False) -> dict[str, Any]:
+    """The expansion's own elements: a published definition's, or only the basic ones.
+
+    R5 leaves out ``publisher``: the ecosystem's expansions identify the definition (url,
+    version, name, title, status, date) but do not repeat who published it.
+    """
     published = vs.resource if index.get(vs.url, vs.version) is vs else {}
     fields = {
         "url": vs.url or None,  # an inline value set may have none
         "version": vs.version,
-        # Without a url the name would be made up from the id: give only what was sent.
-        "name": vs.name if vs.url else vs.resource.get("name"),
+        # A definition without a name gets one made up from its id or url: give only what was
+        # sent (a definition built in code, without a resource, has only the made-up one).
+        "name": vs.resource.get("name") if vs.resource else vs.name,
         "title": vs.title,
         "status": vs.status,
         "description": vs.description,
     }
     out: dict[str, Any] = {"resourceType": "ValueSet"}
     for key in (*_HEADER, *_HEADER_TAIL):
+        if r5 and key == "publisher":
+            continue
         value = fields.get(key) if key in fields else published.get(key)
         if value is not None:
             out[key] = value
@@ -299,9 +337,14 @@ def _entry(
         own = c.designations if r5 else (display_designation(c), *c.designations)
         if own:
             e["designation"] = [designation_json(d) for d in own]
+    if r5:
+        rendering = entry_extensions(c)
+        if rendering:
+            e["extension"] = e.get("extension", []) + rendering
     return e
 
 
+_EXT = "http://hl7.org/fhir/StructureDefinition/"
 #: Standard concept properties (FHIR R5 concept-properties) by code.
 _STANDARD_PROPERTY = "http://hl7.org/fhir/concept-properties#"
 
@@ -328,9 +371,8 @@ def _add_properties(
     expansion: dict[str, Any],
     wanted: list[str],
 ) -> None:
-    """R5 ``expansion.property`` declarations and each entry's ``property`` values."""
-    if not wanted:
-        return
+    """R5 ``expansion.property`` declarations and each entry's ``property`` values: the ones
+    asked for, and always those the code system gives as extensions (label, order, ...)."""
     used: dict[str, str] = {}
     for c, e in zip(concepts, entries, strict=True):
         values = [
@@ -338,6 +380,11 @@ def _add_properties(
             for code in wanted
             for key, value in _concept_property(c, code)
         ]
+        asked = {v["code"] for v in values}
+        for code, key, value, uri in derived_properties(c):
+            if code not in asked:
+                values.append({"code": code, key: value})
+                used.setdefault(code, uri)
         if values:
             e["property"] = values
             for v in values:

@@ -40,6 +40,22 @@ _REPLACED_BY = {"replacedBy", "replaced-by", "replacedby", "replaced_by"}
 # Properties turned into first-class fields (hierarchy, status); all others are kept as they are.
 _CONSUMED = {"parent", "child", "status", "inactive", "notSelectable"} | _REPLACED_BY
 _SCHEME_ID = re.compile(r"[^a-z0-9]+")
+_EXT = "http://hl7.org/fhir/StructureDefinition/"
+#: Concept extensions kept with the concept, as property values whose code is the extension's
+#: URL (an absolute URL never clashes with a declared property code). FHIR R5 reports the first
+#: four as concept properties and the rendering ones on expansion entries; other extensions are
+#: ignored, as FHIR allows for extensions a server does not know.
+CONCEPT_EXTENSIONS = frozenset(
+    _EXT + name
+    for name in (
+        "codesystem-conceptOrder",
+        "codesystem-label",
+        "itemWeight",
+        "structuredefinition-standards-status",
+        "rendering-style",
+        "rendering-xhtml",
+    )
+)
 
 
 def read_codesystem_file(
@@ -77,6 +93,11 @@ def read_codesystem(
     it under (FHIR allows unversioned code systems; our own content always has versions).
     """
     return _Reader(source).read(doc, scheme_id, default_language, sha256, unversioned)
+
+
+def is_extension(pv: PropertyValue) -> bool:
+    """True for a concept extension kept as a property value (see :data:`CONCEPT_EXTENSIONS`)."""
+    return pv.code in CONCEPT_EXTENSIONS
 
 
 def default_scheme_id(doc: dict[str, Any]) -> str:
@@ -217,7 +238,7 @@ class _Reader:
                 "definition": definition,
                 "parents": [parent] if parent else [],
                 "designations": self.designations(c, cpath),
-                "props": self.property_values(c, cpath),
+                "props": self.property_values(c, cpath) + self.extensions(c, cpath),
             }
             flat[code] = entry
             order.append(code)
@@ -264,6 +285,25 @@ class _Reader:
             key = keys[0]
             out.append(
                 (ppath, PropertyValue(code, _VALUE_KEYS[key], self.value(p[key], key, ppath)))
+            )
+        return out
+
+    def extensions(self, c: dict, cpath: str) -> list[tuple[str, PropertyValue]]:
+        """The concept's :data:`CONCEPT_EXTENSIONS`, as property values coded by their URL."""
+        out = []
+        for j, ext in enumerate(self.array(c, "extension", cpath)):
+            epath = f"{cpath}.extension[{j}]"
+            if not isinstance(ext, dict):
+                raise self.fail(epath, f"must be an object, got {_kind(ext)}")
+            url = self.string(ext, "url", epath, required=True)
+            if url not in CONCEPT_EXTENSIONS:
+                continue
+            keys = [k for k in ext if k.startswith("value")]
+            if len(keys) != 1 or keys[0] not in _VALUE_KEYS:
+                raise self.fail(epath, f"needs exactly one value[x] of {sorted(_VALUE_KEYS)}")
+            key = keys[0]
+            out.append(
+                (epath, PropertyValue(url, _VALUE_KEYS[key], self.value(ext[key], key, epath)))
             )
         return out
 
@@ -410,7 +450,7 @@ def read_supplement_content(
         if not isinstance(c, dict):
             raise reader.fail(cpath, f"must be an object, got {_kind(c)}")
         code = reader.string(c, "code", cpath, required=True)
-        values = [pv for _, pv in reader.property_values(c, cpath)]
+        values = [pv for _, pv in reader.property_values(c, cpath) + reader.extensions(c, cpath)]
         additions[code] = (reader.designations(c, cpath), values)
         if len(additions) > MAX_SUPPLEMENT_CONCEPTS:
             raise reader.fail(cpath, f"more than {MAX_SUPPLEMENT_CONCEPTS} concepts")
