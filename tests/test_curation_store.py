@@ -14,14 +14,16 @@ def test_migrations_are_recorded_and_applying_them_again_does_nothing(curation):
 
     store = curation.store
     numbers = [m.number for m in migrations_for(store.dialect)]
-    assert numbers == [1, 2]
-    assert store.schema_version() == 2
+    assert numbers == [1, 2, 3, 4]
+    assert store.schema_version() == 4
     assert store.migrate() == []
     with store.transaction() as tx:
         rows = tx.all("SELECT version, name FROM schema_version ORDER BY version")
     assert [(r["version"], r["name"]) for r in rows] == [
         (1, "initial"),
         (2, "audit_append_only"),
+        (3, "fhir_resources"),
+        (4, "fhir_resources_append_only"),
     ]
 
 

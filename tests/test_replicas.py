@@ -442,3 +442,35 @@ def test_opening_an_older_database_applies_the_missing_migrations_and_a_newer_on
         upgraded.close()
     with pytest.raises(store_module.StoreError, match="opgradér termserver"):
         store_module.open_store(pg_database, tmp_path)
+
+
+def test_a_code_system_an_admin_puts_through_one_replica_is_used_by_the_other(
+    tmp_path, pg_database, replicas
+):
+    import json
+
+    data_dir = tmp_path / "data"
+    admin = add_user("ada", "admin", database=pg_database, data_dir=data_dir)
+    a = start(replicas, data_dir, pg_database)
+    b = start(replicas, data_dir, pg_database)
+    suite = ROOT / "tests" / "data" / "tx-ecosystem" / "tests" / "simple"
+    doc = json.loads((suite / "codesystem-simple.json").read_text("utf-8"))
+    lookup = {"system": doc["url"], "code": "code1"}
+    with (
+        httpx.Client(base_url=a.base, timeout=30) as http_a,
+        httpx.Client(base_url=b.base, timeout=30) as http_b,
+    ):
+        assert http_b.get("/fhir/CodeSystem/$lookup", params=lookup).status_code == 404
+        put = http_a.put(
+            "/fhir/CodeSystem/simple",
+            content=json.dumps(doc),
+            headers={**bearer(admin), "content-type": "application/fhir+json"},
+        )
+        assert put.status_code == 201, put.text
+        written = time.monotonic()
+        while http_b.get("/fhir/CodeSystem/$lookup", params=lookup).status_code != 200:
+            assert time.monotonic() - written < 10, "replica B never served the stored code system"
+            time.sleep(0.05)
+        # B reads it back as stored, with the version A wrote.
+        read = http_b.get("/fhir/CodeSystem/simple")
+        assert read.headers["etag"] == 'W/"1"' and read.json()["url"] == doc["url"]

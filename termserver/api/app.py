@@ -107,7 +107,9 @@ def create_app(snapshot: Snapshot, settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError):
         if is_fhir(request):
-            return FhirResponse(exc.outcome(), status_code=exc.status)
+            # A 401 carries its challenge (WWW-Authenticate) on the error itself.
+            headers = getattr(exc, "headers", None)
+            return FhirResponse(exc.outcome(), status_code=exc.status, headers=headers)
         body = {"error": exc.code, "message": exc.diagnostics}
         if exc.expression:
             body["where"] = exc.expression

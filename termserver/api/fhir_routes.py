@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
+from termserver.api.fhir_write_routes import add_write_routes, stored_of
 from termserver.api.responses import FhirResponse, read_body
 from termserver.api.state import Snapshot
 from termserver.fhir import (
@@ -39,6 +40,7 @@ from termserver.fhir.resources import (
     terminology_capabilities,
     versions_parameters,
 )
+from termserver.fhir.stored import ID_PATTERN
 from termserver.fhir.supplements import SupplementCache
 from termserver.fhir.xml import format_choice
 
@@ -135,10 +137,16 @@ def _operation(
         shown = Overlay(snap.vocab, snap.valuesets)
         if view is not None:
             shown = view.of(snap, snap.vocab, snap.valuesets)
+        anchor: object = snap  # what cached tx-resource overlays were built over
+        stored = stored_of(request)
+        if stored is not None:
+            layered = stored.view(shown)
+            if layered is not shown:
+                shown = anchor = layered
         given = params.all("tx-resource")
         if given:
             # Built off the loop: parsing and indexing a code system is real work.
-            shown = await run_in_threadpool(_OVERLAYS.get, snap, shown, given)
+            shown = await run_in_threadpool(_OVERLAYS.get, anchor, shown, given)
         wanted = _check_supplements(params, shown.supplements)
         if wanted:
             shown = await run_in_threadpool(_SUPPLEMENTED.get, shown, wanted)
@@ -316,6 +324,32 @@ def _add_operations(router: APIRouter, *, r5: bool, view: StartupView) -> None:
     add_operation(router, "ConceptMap", "translate", translate, r5=r5, view=view)
 
 
+def _stored_docs(request: Request, resource_type: str) -> list[Candidate]:
+    """Search candidates for the resources admins stored (as stored)."""
+    stored = stored_of(request)
+    if stored is None:
+        return []
+    summary_drops = {"CodeSystem": "concept", "ValueSet": "compose", "ConceptMap": "group"}
+    drop = summary_drops[resource_type]
+    return [
+        (doc, lambda summary, doc=doc: _summary_of(doc, drop) if summary else doc)
+        for doc in stored.docs(resource_type)
+    ]
+
+
+async def _stored_read(request: Request, resource_type: str, resource_id: str) -> Any:
+    """The stored resource with this id (410 once deleted), or None if none was ever stored."""
+    stored = stored_of(request)
+    if stored is None or not ID_PATTERN.fullmatch(resource_id):
+        return None
+    held = await run_in_threadpool(stored.current, resource_type, resource_id)
+    if held is None:
+        return None
+    if held.deleted:
+        raise FhirError(410, "deleted", f"{resource_type}/{resource_id} was deleted")
+    return FhirResponse(held.body, headers={"ETag": held.etag, "Last-Modified": held.updated_at})
+
+
 def build_router() -> APIRouter:
     """All ``/fhir`` routes; operations come before ``{id}`` so ``$lookup`` is never an id."""
     router = APIRouter(prefix="/fhir", tags=["FHIR terminology"])
@@ -327,7 +361,9 @@ def build_router() -> APIRouter:
 
     def current(request: Request) -> Overlay:
         snap = _snapshot(request)
-        return view.of(snap, snap.vocab, snap.valuesets)
+        shown = view.of(snap, snap.vocab, snap.valuesets)
+        stored = stored_of(request)
+        return stored.view(shown) if stored is not None else shown
 
     @router.get(
         "/metadata", summary="CapabilityStatement (mode=terminology: TerminologyCapabilities)"
@@ -358,6 +394,8 @@ def build_router() -> APIRouter:
     @router.get("/CodeSystem", summary="Search code systems by url, version, name, title, status")
     async def search_codesystems(request: Request) -> FhirResponse:
         vocab = current(request).vocab
+        kept = _stored_docs(request, "CodeSystem")
+        kept_urls = {doc.get("url") for doc, _ in kept}
         candidates: list[Candidate] = [
             (
                 {"url": m.system, "version": m.version, "name": m.name, "title": m.title}
@@ -365,15 +403,19 @@ def build_router() -> APIRouter:
                 lambda summary, m=m: codesystem_resource(vocab, m, summary=summary),
             )
             for system in vocab.systems()
+            if system not in kept_urls
             for m in vocab.versions(system)
         ]
-        return _search(request, candidates)
+        return _search(request, candidates + kept)
 
     @router.get(
         "/CodeSystem/{resource_id}", summary="Read one code system release (id: scheme-version)"
     )
     async def read_codesystem(request: Request, resource_id: str) -> FhirResponse:
         _check_format(request)
+        held = await _stored_read(request, "CodeSystem", resource_id)
+        if held is not None:
+            return held
         vocab = current(request).vocab
         for system in vocab.systems():
             for meta in vocab.versions(system):
@@ -383,8 +425,11 @@ def build_router() -> APIRouter:
 
     @router.get("/ValueSet", summary="Search value sets by url, version, name, title, status")
     async def search_valuesets(request: Request) -> FhirResponse:
-        candidates: list[Candidate] = []
+        candidates = _stored_docs(request, "ValueSet")
+        kept_urls = {doc.get("url") for doc, _ in candidates}
         for vs in current(request).valuesets.definitions():
+            if vs.url in kept_urls:
+                continue
             res = valueset_ops.valueset_resource(vs)
             candidates.append(
                 (res, lambda summary, res=res: _summary_of(res, "compose") if summary else res)
@@ -394,6 +439,9 @@ def build_router() -> APIRouter:
     @router.get("/ValueSet/{resource_id}", summary="Read one value set definition (id: its name)")
     async def read_valueset(request: Request, resource_id: str) -> FhirResponse:
         _check_format(request)
+        held = await _stored_read(request, "ValueSet", resource_id)
+        if held is not None:
+            return held
         for vs in current(request).valuesets.definitions():
             res = valueset_ops.valueset_resource(vs)
             if res["id"] == resource_id:
@@ -407,11 +455,14 @@ def build_router() -> APIRouter:
             (cm, lambda summary, cm=cm: _summary_of(cm, "group") if summary else cm)
             for cm in conceptmap_ops.conceptmap_resources(translator)
         ]
-        return _search(request, candidates)
+        return _search(request, candidates + _stored_docs(request, "ConceptMap"))
 
     @router.get("/ConceptMap/{resource_id}", summary="Read one mapping set (id: its file name)")
     async def read_conceptmap(request: Request, resource_id: str) -> FhirResponse:
         _check_format(request)
+        held = await _stored_read(request, "ConceptMap", resource_id)
+        if held is not None:
+            return held
         return FhirResponse(
             conceptmap_ops.conceptmap_by_id(_snapshot(request).translator, resource_id)
         )
@@ -430,7 +481,14 @@ def build_router() -> APIRouter:
         statement = capability_statement(vocab, _base_url(request) + "/r5", OPERATIONS)
         return FhirResponse(statement | {"fhirVersion": R5_VERSION})
 
-    # Last: every other method on any /fhir path (this server never writes).
+    def unstored(request: Request) -> tuple[Overlay, Any]:
+        snap = _snapshot(request)
+        return view.of(snap, snap.vocab, snap.valuesets), snap.translator
+
+    # Admins' create/update/delete of CodeSystems, ValueSets and ConceptMaps (curation database).
+    add_write_routes(router, unstored)
+
+    # Last: every other method on any /fhir path (this server writes nothing else).
     router.add_api_route(
         "/{path:path}",
         _method_refuser(router.routes),

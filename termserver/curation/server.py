@@ -38,8 +38,14 @@ def create_server_app(
 
 def attach(app: Any, cur: Curation, *, watch: bool = False) -> Any:
     """Give ``app`` the curation engine: publishing swaps into the app's snapshot holder."""
+    from termserver.fhir.stored import StoredResources
+
     cur.attach(app.state.holder)
     app.state.curation = cur
+    stored = StoredResources(cur.store)
+    stored.refresh()
+    app.state.fhir_store = stored
     if watch:
         cur.watch()
+        stored.watch()
     return app
