@@ -173,3 +173,22 @@ def test_curation_api_answers_503_without_a_data_directory_and_is_documented(cli
         "/api/curation/users",
     ):
         assert path in paths
+
+
+@sqlite_only
+def test_curation_reads_need_a_token_when_the_server_says_so(data_dir, database_url, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from termserver.curation.server import READS_ENV_VAR, create_server_app
+
+    monkeypatch.setenv(READS_ENV_VAR, "token")
+    app = create_server_app(data_dir, database_url, watch=False)
+    cur = app.state.curation
+    try:
+        _, token = cur.add_user(None, "rita", "reader", by="test")
+        with TestClient(app) as http:
+            assert http.get("/api/curation/changes").status_code == 401
+            ok = http.get("/api/curation/changes", headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+    finally:
+        cur.close()

@@ -9,6 +9,7 @@ when someone else got there first. Errors are ``{"error", "message", "where"}`` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -35,6 +36,8 @@ from termserver.errors import TermserverError
 SESSION_COOKIE = "ts_session"
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Security events (refused credentials, CSRF, roles): never a token, only who and what.
+security_log = logging.getLogger("termserver.security")
 ChangeKind = Literal[tuple(KINDS)]  # type: ignore[valid-type]
 ChangeStatus = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -215,7 +218,9 @@ def _error_response(exc: TermserverError):
     if isinstance(exc, NotConfigured):
         return _error(503, "not-configured", str(exc))
     if isinstance(exc, StoreError):
-        return _error(503, "storage", f"databasen svarer ikke: {exc}")
+        # The driver's text can name the host, the account or the SQL: the log keeps it.
+        logging.getLogger("termserver.curation").error("curation database error: %s", exc)
+        return _error(503, "storage", "databasen svarer ikke; prøv igen om lidt")
     return _error(400, "invalid", str(exc))
 
 
@@ -229,6 +234,11 @@ class CurationRoute(APIRoute):
             try:
                 return await handler(request)
             except TermserverError as exc:
+                if isinstance(exc, AuthError | Forbidden):
+                    security_log.warning(
+                        "refused %s %s from %s: %s",
+                        request.method, request.url.path, client_of(request), exc,
+                    )  # fmt: skip
                 return _error_response(exc)
 
         return guarded
@@ -646,6 +656,9 @@ def build_router() -> APIRouter:
     ):
         from termserver.curation.auth import require
 
+        # A browser session (at most 8 hours) must not mint itself a token that never expires.
+        if user is not None and not request.headers.get("authorization"):
+            raise AuthError("et nyt token kræver Authorization: Bearer <token>, ikke en session")
         token = cur.new_token(require(user, "reader"), name, client_of(request))
         return TokenOut(user=name, token=token)
 
@@ -657,7 +670,8 @@ def build_router() -> APIRouter:
         cur: CurDep,
         user: UserDep,
     ):
-        if user is None:
+        # Only a token starts a session: a session starting another would outlive its 8 hours.
+        if user is None or not request.headers.get("authorization"):
             raise AuthError("log ind med Authorization: Bearer <token>")
         s = cur.start_session(user, client_of(request))
         response.set_cookie(

@@ -21,6 +21,24 @@ PAGE_POLICY = (
 )
 # FastAPI's /docs and /redoc load their viewer from a CDN; a policy would break them.
 UNPOLICED = ("/docs", "/redoc")
+# Answers that may hold a curator's data (or a freshly issued token) must never be stored by a
+# browser or a shared cache (ASVS V8.2.1): every curation path, and any answer to a request that
+# carries credentials, except the static files every page loads.
+NO_STORE = (b"cache-control", b"no-store")
+PRIVATE_PATHS = ("/kuratering", "/api/curation")
+SESSION_COOKIE = b"ts_session="  # termserver.api.curation_routes.SESSION_COOKIE
+
+
+def _private(scope) -> bool:
+    path = scope["path"]
+    if path.startswith(PRIVATE_PATHS):
+        return True
+    if path.startswith("/static/"):
+        return False
+    return any(
+        name == b"authorization" or (name == b"cookie" and SESSION_COOKIE in value)
+        for name, value in scope["headers"]
+    )
 
 
 class SecurityHeaders:
@@ -34,11 +52,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         police = not scope["path"].startswith(UNPOLICED)
+        private = _private(scope)
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(COMMON)
+                if private:
+                    headers = [(k, v) for k, v in headers if k != b"cache-control"]
+                    headers.append(NO_STORE)
                 if police and any(
                     k == b"content-type" and v.startswith(b"text/html") for k, v in headers
                 ):

@@ -36,12 +36,29 @@ class Comment:
     created_at: str
 
 
-def check_four_eyes(change: Change, approver: User) -> None:
-    """Refuse when the approver wrote the change."""
+def check_four_eyes(change: Change, approver: User, editors: frozenset[str] = frozenset()) -> None:
+    """Refuse when the approver wrote the change, or rewrote it (``editors``: who edited it)."""
     if change.author == approver.name:
         raise Forbidden(
             f"{approver.name} har selv skrevet ændring #{change.id}; en anden skal godkende den"
         )
+    if approver.name in editors:
+        raise Forbidden(
+            f"{approver.name} har selv rettet ændring #{change.id}; en anden skal godkende den"
+        )
+
+
+def editors_of(tx: Tx, change_id: int) -> frozenset[str]:
+    """Everyone who edited a change's content after its author created it. An admin may edit
+    another's draft; without this they could then approve their own words (finding F1 in
+    docs/security-review.md). The audit log is the record: append-only and written in the same
+    transaction as every edit."""
+    rows = tx.all(
+        "SELECT DISTINCT actor FROM audit_log WHERE object_type = ? AND object_id = ?"
+        " AND action = ?",
+        ("change", str(change_id), "change.edit"),
+    )
+    return frozenset(r["actor"] for r in rows)
 
 
 def overlaps(a: Change, b: Change) -> bool:
@@ -64,7 +81,7 @@ def approve(
 ) -> Change | None:
     """Approve a proposed change and flag conflicts; None if the record moved on (412)."""
     check_transition(change, APPROVED)
-    check_four_eyes(change, approver)
+    check_four_eyes(change, approver, editors_of(tx, change.id))
     others = conflicting_approved(tx, change)
     approved = update_change(
         tx,

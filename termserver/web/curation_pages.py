@@ -8,6 +8,7 @@ current value, and the user's text stays in the form. Every post checks the CSRF
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +25,7 @@ from termserver.curation.service import (
     PreconditionRequired,
     VersionConflict,
 )
+from termserver.curation.store import StoreError
 from termserver.diff import CLASS_TITLES_DA, CLASSES, MAPPING_TITLES_DA, changelog_markdown
 from termserver.errors import TermserverError, UnknownConceptError
 from termserver.web.change_view import PROPOSAL_KINDS, diff_rows, target_link
@@ -48,6 +50,8 @@ MAX_FIELD = 8000
 PAGE = 50
 AUDIT_PAGE = 100
 _FORM_LIMITS = {"max_files": 0, "max_fields": MAX_FORM_FIELDS, "max_part_size": 64 * 1024}
+#: Refused sign-ins, forged forms and refused roles (never a token): the API logs the same.
+security_log = logging.getLogger("termserver.security")
 
 
 class _Refused(Exception):
@@ -102,6 +106,10 @@ def _viewer(request: Request, role: str = "reader") -> tuple[Curation, WebUser]:
 
 
 def _forbidden(request: Request, who: WebUser, role: str) -> HTMLResponse:
+    security_log.warning(
+        "refused %s %s from %s: %s has role %s, needs %s",
+        request.method, request.url.path, _client(request), who.name, who.role, role,
+    )  # fmt: skip
     return _message(
         request,
         "Det har du ikke adgang til",
@@ -132,6 +140,10 @@ async def _poster(request: Request, role: str) -> tuple[Curation, WebUser, FormD
     try:
         who = await run_in_threadpool(check_post, request, cur, _field(form, CSRF_FIELD))
     except CsrfRefused as exc:
+        security_log.warning(
+            "refused %s %s from %s: CSRF token missing or wrong",
+            request.method, request.url.path, _client(request),
+        )  # fmt: skip
         raise _Refused(_message(request, "Formularen blev afvist", str(exc), 403)) from None
     except AuthError:
         raise _Refused(_login_redirect(request)) from None
@@ -143,6 +155,20 @@ async def _poster(request: Request, role: str) -> tuple[Curation, WebUser, FormD
 
 def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def _storage_failed(request: Request, exc: StoreError) -> HTMLResponse:
+    """The database failed: say so in Danish, keep the driver's text (host, account, SQL) in
+    the log only."""
+    logging.getLogger("termserver.curation").error(
+        "curation database error on %s: %s", request.url.path, exc
+    )
+    return _message(
+        request,
+        "Databasen svarer ikke",
+        "Handlingen blev ikke gennemført, fordi databasen ikke svarede. Prøv igen om lidt.",
+        503,
+    )
 
 
 def _guard(handler):
@@ -270,9 +296,11 @@ def build_router() -> APIRouter:
             return resp
 
         if not login_token_ok(request, _field(form, CSRF_FIELD)):
+            security_log.warning("sign-in refused from %s: form token", _client(request))
             return again("Formularen var forældet eller kom et andet sted fra; prøv igen.", 403)
         user = await run_in_threadpool(cur.authenticate, _field(form, "token").strip())
         if user is None:
+            security_log.warning("sign-in refused from %s: unknown token", _client(request))
             return again("Ukendt eller tilbagekaldt token. Tjek at du har kopieret det helt.", 401)
         session = await run_in_threadpool(cur.start_session, user, _client(request))
         resp = RedirectResponse(target, 303)
@@ -370,6 +398,8 @@ def build_router() -> APIRouter:
             ctx = _proposal_ctx(cur, c, kind_key, values, sets, exc.current)
             ctx["conflict"] = str(exc)
             return _page(request, "propose.html", {**ctx, "who": who}, 409)
+        except StoreError as exc:
+            return _storage_failed(request, exc)
         except (ChangeError, PreconditionRequired, TermserverError) as exc:
             ctx = _proposal_ctx(cur, c, kind_key, values, sets)
             ctx["etag"] = etag or ctx["etag"]  # keep what the user saw: a later submit checks it
@@ -426,6 +456,8 @@ def build_router() -> APIRouter:
 
         try:
             await run_in_threadpool(run)
+        except StoreError as exc:
+            return _storage_failed(request, exc)
         except (VersionConflict, Forbidden, TermserverError) as exc:
             ctx = _change_ctx(request, cur, who, change_id)
             if not ctx:
@@ -490,6 +522,8 @@ def build_router() -> APIRouter:
         cur, who, _ = await _poster(request, APPROVER)
         try:
             info = await run_in_threadpool(cur.publish, who.user, _client(request))
+        except StoreError as exc:
+            return _storage_failed(request, exc)
         except TermserverError as exc:
             ctx = _releases_ctx(cur, who)
             ctx["error"] = str(exc)

@@ -132,7 +132,14 @@ def login_token_ok(request: Request, form_token: str | None) -> bool:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after signing in (never another site)."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """A local path to go to after signing in (never another site). Browsers drop tabs and
+    newlines from a URL and read ``\\`` as ``/``, so ``/<tab>/evil.example`` in a link would be
+    ``//evil.example``: a target with a control character or a backslash is refused."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(ch < " " or ch in "\\\x7f" for ch in target)
+    ):
         return target[:500]
     return "/kuratering"
