@@ -518,7 +518,12 @@ class _Evaluator:
 
     def members(self, vs: ValueSetDef) -> _Evaluated:
         found = self._expand(vs, ())
-        # Sorted by display once here, so cached expansions never sort again.
+        if not vs.strict:
+            # A client's value set keeps its compose order (includes in turn, each code system in
+            # definition order), as HL7 servers expand it: paging with count/offset relies on it.
+            return found, tuple(self.used_cs), tuple(self.used_vs)
+        # Ours read in Danish alphabetical order, as KL's method staff list them. Sorted once
+        # here, so cached expansions never sort again.
         ordered = dict(sorted(found.items(), key=lambda kv: _display_key(kv[1])))
         return ordered, tuple(self.used_cs), tuple(self.used_vs)
 

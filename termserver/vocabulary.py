@@ -210,7 +210,8 @@ class Vocabulary:
         return self._release(system, version).meta
 
     def concepts(self, system: str, version: str | None = None) -> Iterator[Concept]:
-        """Every concept of one release, in code order."""
+        """Every concept of one release, in its order: by code for releases our loaders read,
+        definition order for CodeSystems a client gives (:mod:`termserver.fhir.overlay`)."""
         return iter(self._release(system, version).concepts.values())
 
     # --- lookup ----------------------------------------------------------------------------

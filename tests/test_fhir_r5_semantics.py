@@ -295,3 +295,37 @@ def test_our_own_value_sets_stay_strict_a_clients_copy_does_not(tmp_path, vocab)
     assert err.value.location == "ValueSet.compose.include[0].concept[1].code"
     clients = read_valueset(doc, source="tx-resource[0]")
     assert ValueSetIndex(vocab, {}).expand(clients).codes() == [VASKE_SIG]
+
+
+@pytest.mark.parametrize("path", ["/fhir", "/fhir/r5"])
+def test_a_clients_code_system_expands_and_pages_in_its_definition_order(client, path):
+    from pathlib import Path
+
+    suite = Path(__file__).parent / "data" / "tx-ecosystem" / "tests" / "simple"
+    cs = json.loads((suite / "codesystem-simple.json").read_text("utf-8"))
+    cs["concept"] = list(reversed(cs["concept"]))  # code3 first; its children follow their parent
+    vs = json.loads((suite / "valueset-all.json").read_text("utf-8"))
+
+    def page(offset: int) -> list[str]:
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "url", "valueUri": vs["url"]},
+                {"name": "count", "valueInteger": 2},
+                {"name": "offset", "valueInteger": offset},
+                {"name": "tx-resource", "resource": cs},
+                {"name": "tx-resource", "resource": vs},
+            ],
+        }
+        r = client.post(f"{path}/ValueSet/$expand", json=body)
+        assert r.status_code == 200, r.text
+        return [c["code"] for c in r.json()["expansion"]["contains"]]
+
+    defined = []
+    stack = list(reversed(cs["concept"]))
+    while stack:
+        entry = stack.pop()
+        defined.append(entry["code"])
+        stack.extend(reversed(entry.get("concept", [])))
+    assert defined != sorted(defined)
+    assert page(0) + page(2) + page(4) == defined[:6]

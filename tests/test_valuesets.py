@@ -11,6 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -421,9 +422,21 @@ def test_filter_orders_by_relevance_and_stays_inside_the_value_set(index):
     assert index.expand(VS + "KLThemesFFB", filter="egenomsorg").concepts[0].code == EGENOMSORG
 
 
-def test_without_filter_members_are_in_danish_alphabetical_order(small):
-    vs = vs_def({"system": TEST_CS, "concept": [{"code": c} for c in ("Z3", "Z2", "Z1", "Z4")]})
-    assert [c.display for c in expand(small, vs).concepts] == ["zebra", "Æble", "Øl", "Ål"]
+def test_without_filter_our_value_sets_are_in_danish_alphabetical_order(small):
+    ours = replace(
+        vs_def({"system": TEST_CS, "concept": [{"code": c} for c in ("Z3", "Z2", "Z1", "Z4")]}),
+        strict=True,
+    )
+    assert [c.display for c in expand(small, ours).concepts] == ["zebra", "Æble", "Øl", "Ål"]
+
+
+def test_a_clients_value_set_keeps_its_compose_order(small):
+    # HL7 servers expand includes in turn, each in its listed (or definition) order.
+    theirs = vs_def(
+        {"system": TEST_CS, "concept": [{"code": "Z3"}, {"code": "Z2"}]},
+        {"system": TEST_CS, "concept": [{"code": "Z4"}, {"code": "Z1"}]},
+    )
+    assert [c.code for c in expand(small, theirs).concepts] == ["Z3", "Z2", "Z4", "Z1"]
 
 
 def test_active_only_drops_retired_concepts(small):

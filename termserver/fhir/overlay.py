@@ -14,7 +14,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,7 @@ def parse_resources(
                     default_language=DEFAULT_LANGUAGE,
                     unversioned="",
                 )
+                release = in_definition_order(release, doc)
                 codesystems[(release.scheme.system, release.scheme.version)] = release
             elif rtype == "ValueSet":
                 vs = read_valueset(doc, source=path)
@@ -111,6 +112,26 @@ def parse_resources(
         tuple(supplements),
         tuple(conceptmaps),
     )
+
+
+def in_definition_order(release: SchemeRelease, doc: dict[str, Any]) -> SchemeRelease:
+    """``release`` with its concepts in the order the CodeSystem defines them (depth first).
+
+    Our loader sorts concepts by code, which suits our own content; a client's code system is
+    expanded in its own order, as HL7 servers do, so paging through it gives the same pages.
+    """
+    position: dict[str, int] = {}
+    stack = list(reversed(doc.get("concept") or []))
+    while stack:
+        entry = stack.pop()
+        if isinstance(entry, dict):
+            code = entry.get("code")
+            if isinstance(code, str) and code not in position:
+                position[code] = len(position)
+            stack.extend(reversed(entry.get("concept") or []))
+    last = len(position)
+    ordered = sorted(release.concepts, key=lambda c: position.get(c.code, last))
+    return replace(release, concepts=tuple(ordered))
 
 
 def _checked_conceptmap(doc: dict[str, Any], path: str) -> dict[str, Any]:
