@@ -377,19 +377,23 @@ def build_router() -> APIRouter:
             raise bad_request(f"unknown mode {mode!r} (use terminology, full or normative)", "mode")
         return FhirResponse(capability_statement(vocab, _base_url(request), OPERATIONS))
 
-    @router.api_route(
-        "/$versions", methods=["GET", "POST"], summary="The FHIR version this endpoint speaks"
-    )
-    async def versions(request: Request) -> FhirResponse:
-        _check_format(request)
-        return FhirResponse(versions_parameters("4.0"))
+    def add_versions(path: str, release: str, suffix: str) -> None:
+        async def versions(request: Request) -> FhirResponse:
+            _check_format(request)
+            return FhirResponse(versions_parameters(release))
 
-    @router.api_route(
-        "/r5/$versions", methods=["GET", "POST"], summary="The FHIR version of /fhir/r5"
-    )
-    async def versions_r5(request: Request) -> FhirResponse:
-        _check_format(request)
-        return FhirResponse(versions_parameters("5.0"))
+        for method in ("GET", "POST"):
+            router.add_api_route(
+                path,
+                versions,
+                methods=[method],
+                summary=f"The FHIR version this endpoint speaks ({method})",
+                operation_id=f"versions_{method.lower()}{suffix}",
+                response_class=FhirResponse,
+            )
+
+    add_versions("/$versions", "4.0", "")
+    add_versions("/r5/$versions", "5.0", "_r5")
 
     @router.get("/CodeSystem", summary="Search code systems by url, version, name, title, status")
     async def search_codesystems(request: Request) -> FhirResponse:
