@@ -329,3 +329,37 @@ def test_a_clients_code_system_expands_and_pages_in_its_definition_order(client,
         stack.extend(reversed(entry.get("concept", [])))
     assert defined != sorted(defined)
     assert page(0) + page(2) + page(4) == defined[:6]
+
+
+def test_a_value_set_naming_a_supplement_in_its_extension_gets_it_applied(client):
+    from pathlib import Path
+
+    ext_dir = Path(__file__).parent / "data" / "tx-ecosystem" / "tests" / "extensions"
+
+    def load(name: str) -> dict:
+        return json.loads((ext_dir / name).read_text("utf-8"))
+
+    vs = load("valueset-extensions-enumerated.json")
+    given = [load("codesystem-extensions.json"), vs]
+    supplement = load("codesystem-supplement.json")
+
+    def expand(resources: list[dict]):
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "url", "valueUri": vs["url"]},
+                *({"name": "tx-resource", "resource": r} for r in resources),
+            ],
+        }
+        return client.post("/fhir/r5/ValueSet/$expand", json=body)
+
+    r = expand([*given, supplement])
+    assert r.status_code == 200, r.text
+    used = [p for p in r.json()["expansion"]["parameter"] if p["name"] == "used-supplement"]
+    assert used == [{"name": "used-supplement", "valueUri": f"{supplement['url']}|0.1.1"}]
+
+    missing = expand(given)
+    assert missing.status_code == 404
+    issue = missing.json()["issue"][0]
+    assert "Required supplement not found" in issue["details"]["text"]
+    assert issue["expression"] == ["ValueSet.extension[1]"]

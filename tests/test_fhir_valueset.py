@@ -214,6 +214,27 @@ def test_system_version_does_not_override_a_pinned_version_but_force_does(client
     assert {c["version"] for c in forced["contains"]} == {"20230517"}
 
 
+def test_check_system_version_chooses_where_unpinned_and_refuses_another_pin(client):
+    checked = {"check-system-version": f"{FFB}|20230517"}
+    exp = expand(client, url=AD, count=1, **checked)
+    assert {"name": "used-codesystem", "valueUri": f"{FFB}|20230517"} in exp["parameter"]
+    assert _post_expand(client, _inline_vs(version="20230517"), **checked)["total"] > 0
+    r = client.post(
+        "/fhir/ValueSet/$expand",
+        json={
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "valueSet", "resource": _inline_vs(version="20200908")},
+                {"name": "check-system-version", "valueUri": f"{FFB}|20230517"},
+            ],
+        },
+    )
+    assert r.status_code == 400
+    issue = r.json()["issue"][0]
+    assert issue["expression"] == ["check-system-version"]
+    assert "version 20200908" in issue["diagnostics"] and "20230517" in issue["diagnostics"]
+
+
 def test_force_system_version_reaches_imported_value_sets(client):
     vs = {
         "resourceType": "ValueSet",

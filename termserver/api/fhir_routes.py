@@ -148,6 +148,8 @@ def _operation(
             # Built off the loop: parsing and indexing a code system is real work.
             shown = await run_in_threadpool(_OVERLAYS.get, anchor, shown, given)
         wanted = _check_supplements(params, shown.supplements)
+        if on == "ValueSet":
+            wanted += _valueset_supplements(params, shown, wanted)
         if wanted:
             shown = await run_in_threadpool(_SUPPLEMENTED.get, shown, wanted)
         vocab, valuesets = shown.vocab, shown.valuesets
@@ -161,6 +163,45 @@ def _operation(
 
     endpoint.__doc__ = getattr(fn, "func", fn).__doc__  # through functools.partial
     return endpoint
+
+
+VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
+
+
+def _valueset_supplements(params: OperationParams, shown: Overlay, wanted: list[str]) -> list[str]:
+    """Supplements the value set itself asks for (its ``valueset-supplement`` extensions), as if
+    named by ``useSupplement``; 404 for one this request does not have."""
+    # The operation itself checks these parameters and answers any misuse; here a value of the
+    # wrong shape just means there is no value set to read extensions from.
+    inline = params.all("valueSet")
+    urls = params.all("url")
+    versions = params.all("valueSetVersion")
+    version = versions[0] if len(versions) == 1 and isinstance(versions[0], str) else None
+    if len(inline) == 1 and isinstance(inline[0], dict):
+        resource = inline[0]
+    elif len(urls) == 1 and isinstance(urls[0], str):
+        vs = shown.valuesets.get(urls[0], version)
+        resource = vs.resource if vs is not None else {}
+    else:
+        return []
+    extensions = resource.get("extension")
+    out: list[str] = []
+    for i, ext in enumerate(extensions if isinstance(extensions, list) else ()):
+        if not isinstance(ext, dict) or ext.get("url") != VALUESET_SUPPLEMENT:
+            continue
+        canonical = ext.get("valueCanonical")
+        if not isinstance(canonical, str) or canonical in wanted or canonical in out:
+            continue
+        if canonical not in shown.supplements:
+            raise FhirError(
+                404,
+                "not-found",
+                f"Required supplement not found: {canonical}",
+                f"ValueSet.extension[{i}]",
+                tx_code="not-found",
+            )
+        out.append(canonical)
+    return out
 
 
 def _check_supplements(params: OperationParams, known: frozenset[str]) -> list[str]:

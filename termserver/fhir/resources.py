@@ -196,10 +196,9 @@ CODE_SYSTEM_AS_PARAMETER = (
     "http://hl7.org/fhir/uv/tx-ecosystem/FeatureDefinition/CodeSystemAsParameter"
 )
 VERSIONS_OPERATION = "http://hl7.org/fhir/OperationDefinition/CapabilityStatement-versions"
-#: The $expand parameters we act on (TerminologyCapabilities.expansion.parameter). Not
-#: ``check-system-version``: it is accepted and echoed but not checked.
+#: The $expand parameters we act on (TerminologyCapabilities.expansion.parameter).
 EXPANSION_PARAMETERS = (
-    "activeOnly", "count", "displayLanguage", "excludeNested", "filter",
+    "activeOnly", "check-system-version", "count", "displayLanguage", "excludeNested", "filter",
     "force-system-version", "includeDefinition", "includeDesignations", "offset", "property",
     "system-version", "tx-resource", "useSupplement",
 )  # fmt: skip

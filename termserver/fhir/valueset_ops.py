@@ -154,11 +154,30 @@ def _pinned(vs: ValueSetDef | None, forced: dict[str, str]) -> ValueSetDef | Non
     return dataclasses.replace(vs, compose=compose)
 
 
+def _check_versions(exp: valuesets.Expansion, checked: dict[str, str]) -> None:
+    """``check-system-version``: 400 when the expansion read another version of a checked code
+    system than the one the request requires (the value set, or an import, pins another)."""
+    for canonical in exp.used_codesystems:
+        system, _, version = canonical.partition("|")
+        wanted = checked.get(system)
+        if wanted is not None and version != wanted:
+            raise FhirError(
+                400,
+                "invalid",
+                f"The value set uses version {version} of the code system {system}, but "
+                f"check-system-version requires version {wanted}",
+                "check-system-version",
+                tx_code="vs-invalid",
+            )
+
+
 def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -> dict[str, Any]:
     """ValueSet/$expand with filter, paging, activeOnly, designations and display language.
 
     ``system-version`` chooses a code system version where the definition pins none;
-    ``force-system-version`` overrides the definition's (and its imports') own pins. With
+    ``force-system-version`` overrides the definition's (and its imports') own pins;
+    ``check-system-version`` chooses like ``system-version`` and refuses (400) an expansion that
+    reads another version of that code system because the definition pins one. With
     ``r5`` the answer is FHIR R5: ``property`` asks for ``expansion.property`` and
     ``contains.property`` (the definition too: R5 has no definition extension), and
     designations are only the concept's own (the display is not repeated as one).
@@ -174,7 +193,9 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
     include_designations = params.bool("includeDesignations")
     include_definition = params.bool("includeDefinition")
     language = params.str("displayLanguage")
-    defaults = _canonicals(params, "system-version")
+    checked = _canonicals(params, "check-system-version")
+    # Where the definition pins no version, a checked version is the one to use.
+    defaults = checked | _canonicals(params, "system-version")
     forced = _canonicals(params, "force-system-version")
     options = {"filter": text, "active_only": active_only, "offset": offset, "count": count}
     try:
@@ -190,6 +211,7 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
             exp = index.expand(vs, system_versions=defaults or None, **options)
     except ValueSetError as exc:
         raise valueset_error(exc) from None
+    _check_versions(exp, checked)
     if count is None and exp.total > max_count:
         raise too_costly(
             f"the expansion has {exp.total} codes; page it with count and offset", "count"
