@@ -149,5 +149,6 @@ def test_the_capability_statement_claims_only_what_we_do(client):
     ]
     caps = client.get("/fhir/r5/metadata", params={"mode": "terminology"}).json()
     names = {p["name"] for p in caps["expansion"]["parameter"]}
-    assert {"tx-resource", "force-system-version", "property"} <= names
-    assert "check-system-version" not in names  # accepted, not acted on: not claimed
+    assert {"tx-resource", "force-system-version", "check-system-version", "property"} <= names
+    # Only parameters $expand acts on are claimed (each has its own test in test_fhir_valueset).
+    assert "cache-id" not in names and "tx-resource" in names
