@@ -8,13 +8,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
+from termserver.api.fhir_body import read_fhir_json
 from termserver.api.fhir_write_routes import add_write_routes, stored_of
-from termserver.api.responses import FhirResponse, read_body
+from termserver.api.responses import FhirResponse
 from termserver.api.state import Snapshot
 from termserver.fhir import (
     codesystem_ops,
@@ -30,7 +30,7 @@ from termserver.fhir.overlay import (
     StartupView,
 )
 from termserver.fhir.packages import startup_view
-from termserver.fhir.params import OperationParams, check_depth
+from termserver.fhir.params import OperationParams
 from termserver.fhir.resources import (
     SUBSETTED,
     capability_statement,
@@ -47,7 +47,6 @@ from termserver.fhir.xml import format_choice
 MAX_BODY = 1_000_000
 R5_VERSION = "5.0.0"
 MAX_PAGE = 1000
-JSON_TYPES = ("application/fhir+json", "application/json")
 OPERATIONS = {
     "CodeSystem": ["lookup", "validate-code", "subsumes"],
     "ValueSet": ["expand", "validate-code"],
@@ -80,25 +79,8 @@ def _check_format(request: Request) -> None:
 
 
 async def read_json_body(request: Request) -> Any:
-    """The request body as JSON: 415 unless JSON, 413 when too large, 400 when not JSON or
-    nested deeper than any Parameters resource."""
-    ctype = request.headers.get("content-type")
-    if ctype is not None and ctype.split(";")[0].strip().lower() not in JSON_TYPES:
-        raise FhirError(
-            415,
-            "not-supported",
-            f"unsupported content type {ctype!r}; send a Parameters resource as "
-            "application/fhir+json",
-        )
-    body = await read_body(request, MAX_BODY, lambda m: FhirError(413, "too-costly", m))
-    if not body.strip():
-        raise bad_request("the request body is empty; expected a Parameters resource")
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc}") from None
-    check_depth(doc)
-    return doc
+    """The body of an operation: a Parameters resource as JSON (see :func:`read_fhir_json`)."""
+    return await read_fhir_json(request, expected="a Parameters resource", limit=MAX_BODY)
 
 
 async def operation_params(request: Request) -> OperationParams:

@@ -13,20 +13,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from termserver.api.responses import FhirResponse, read_body
+from termserver.api.fhir_body import read_fhir_json
+from termserver.api.responses import FhirResponse
 from termserver.curation.auth import ADMIN, User
 from termserver.fhir.outcome import FhirError, bad_request, operation_outcome
 from termserver.fhir.overlay import Overlay
-from termserver.fhir.params import check_depth
 from termserver.fhir.stored import WRITABLE, StoredResources, StoredVersion, served_urls
 
 #: Largest resource one write may carry (the app-wide body limit applies as well).
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
-JSON_TYPES = ("application/fhir+json", "application/json")
 
 
 def stored_of(request: Request) -> StoredResources | None:
@@ -74,20 +72,9 @@ def _admin(request: Request) -> User:
 
 
 async def _resource_body(request: Request, resource_type: str) -> Any:
-    ctype = request.headers.get("content-type")
-    if ctype is None or ctype.split(";")[0].strip().lower() not in JSON_TYPES:
-        raise FhirError(
-            415,
-            "not-supported",
-            f"send the {resource_type} as application/fhir+json (got {ctype!r})",
-        )
-    body = await read_body(request, MAX_RESOURCE_BYTES, lambda m: FhirError(413, "too-costly", m))
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc}") from None
-    check_depth(doc)
-    return doc
+    return await read_fhir_json(
+        request, expected=f"the {resource_type}", limit=MAX_RESOURCE_BYTES, type_required=True
+    )
 
 
 def _client(request: Request) -> str | None:
@@ -204,45 +191,20 @@ def _add_type(
             raise FhirError(410, "deleted", f"{rtype}/{resource_id} was deleted in this version")
         return FhirResponse(v.body, headers={"ETag": v.etag, "Last-Modified": v.updated_at})
 
-    what = f"{rtype} (admin)"
     name = rtype.lower()
-    router.add_api_route(
-        f"/{rtype}/{{resource_id}}",
-        update,
-        methods=["PUT"],
-        summary=f"Create or update a {what}",
-        operation_id=f"{name}_update",
-        response_class=FhirResponse,
-    )
-    router.add_api_route(
-        f"/{rtype}",
-        create,
-        methods=["POST"],
-        summary=f"Create a {what}; the server assigns the id",
-        operation_id=f"{name}_create",
-        response_class=FhirResponse,
-    )
-    router.add_api_route(
-        f"/{rtype}/{{resource_id}}",
-        delete,
-        methods=["DELETE"],
-        summary=f"Delete a stored {what}; its versions stay readable",
-        operation_id=f"{name}_delete",
-        response_class=FhirResponse,
-    )
-    router.add_api_route(
-        f"/{rtype}/{{resource_id}}/_history",
-        history,
-        methods=["GET"],
-        summary=f"Every version of a stored {rtype}",
-        operation_id=f"{name}_history",
-        response_class=FhirResponse,
-    )
-    router.add_api_route(
-        f"/{rtype}/{{resource_id}}/_history/{{version_id}}",
-        vread,
-        methods=["GET"],
-        summary=f"One version of a stored {rtype}",
-        operation_id=f"{name}_vread",
-        response_class=FhirResponse,
-    )
+    item, history_path = f"/{rtype}/{{resource_id}}", f"/{rtype}/{{resource_id}}/_history"
+    for path, endpoint, method, op, summary in (
+        (item, update, "PUT", "update", f"Create or update a {rtype} (admin)"),
+        (f"/{rtype}", create, "POST", "create", f"Create a {rtype} (admin); the server names it"),
+        (item, delete, "DELETE", "delete", f"Delete a {rtype} (admin); its versions stay"),
+        (history_path, history, "GET", "history", f"Every version of a stored {rtype}"),
+        (f"{history_path}/{{version_id}}", vread, "GET", "vread", f"One version of a {rtype}"),
+    ):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            summary=summary,
+            operation_id=f"{name}_{op}",
+            response_class=FhirResponse,
+        )
