@@ -101,6 +101,7 @@ class StoredResources:
         self._parts: tuple[tuple[str, Parsed], ...] = ()  # (type/id, checked resource)
         self._docs: dict[str, tuple[dict[str, Any], ...]] = {}  # live bodies by type
         self._last: tuple[Any, Any, int, Overlay] | None = None  # base's parts, generation
+        self._base: Overlay | None = None  # the last view laid over, rebuilt ahead on a write
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -333,14 +334,20 @@ class StoredResources:
         }
         with self._lock:
             self._parts, self._docs, self._generation = parts, docs, generation
+            base = self._base
+        if base is not None:
+            # Lay the new resources over the last view now (in the writer's or the poller's
+            # thread), so the next FHIR request does not pay for the rebuild.
+            self.view(base)
         return True
 
     def view(self, base: Overlay) -> Overlay:
         """``base`` (what the FHIR API shows without stored resources) with them laid over it."""
         with self._lock:
             parts, generation, last = self._parts, self._generation, self._last
-        if not parts:
-            return base
+            if not parts:
+                self._base = base
+                return base
         # Keyed on the parts, not the Overlay: a caller may wrap the same parts in a new one.
         if (
             last is not None
@@ -352,6 +359,7 @@ class StoredResources:
         shown = _lay_over(base, parts)
         with self._lock:
             self._last = (base.vocab, base.valuesets, generation, shown)
+            self._base = base
         return shown
 
     def docs(self, resource_type: str) -> tuple[dict[str, Any], ...]:
