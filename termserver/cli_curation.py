@@ -104,6 +104,42 @@ def register(app: typer.Typer) -> None:
             cur.close()
         print(token)
 
+    @users.command("tokens")
+    def user_tokens(
+        name: Annotated[str, typer.Argument(help="Brugernavn.")],
+        data_dir: DataDirOpt = None,
+        database: DatabaseOpt = None,
+    ) -> None:
+        """Vis en brugers API-tokens (id, mærke, datoer); selve tokenet gemmes aldrig."""
+        cur = _open(data_dir, database)
+        try:
+            found = cur.tokens(None, name)
+        except TermserverError as exc:
+            raise _fail(exc) from None
+        finally:
+            cur.close()
+        table = Table("id", "mærke", "udstedt", "tilbagekaldt")
+        for t in found:
+            table.add_row(str(t.id), t.label or "", t.created_at[:19], (t.revoked_at or "")[:19])
+        out.print(table)
+
+    @users.command("revoke")
+    def user_revoke(
+        name: Annotated[str, typer.Argument(help="Brugernavn.")],
+        token_id: Annotated[int, typer.Argument(help="Tokenets id (se 'user tokens').")],
+        data_dir: DataDirOpt = None,
+        database: DatabaseOpt = None,
+    ) -> None:
+        """Tilbagekald ét API-token, fx et lækket; brugerens andre tokens virker stadig."""
+        cur = _open(data_dir, database)
+        try:
+            cur.revoke_token(None, name, token_id, by=_operator())
+        except TermserverError as exc:
+            raise _fail(exc) from None
+        finally:
+            cur.close()
+        out.print(f"Token {token_id} for {name} er tilbagekaldt.")
+
     @users.command("list")
     def user_list(data_dir: DataDirOpt = None, database: DatabaseOpt = None) -> None:
         """Vis alle brugere og deres roller."""

@@ -192,3 +192,37 @@ def test_curation_reads_need_a_token_when_the_server_says_so(data_dir, database_
             assert ok.status_code == 200
     finally:
         cur.close()
+
+
+def test_one_leaked_token_is_revoked_and_the_users_other_tokens_keep_working(http, people):
+    ebba_first = bearer(people, "ebba")
+    issued = http.post("/api/curation/users/ebba/tokens", headers=ebba_first)
+    assert issued.status_code == 201
+    ebba_second = {"Authorization": f"Bearer {issued.json()['token']}"}
+
+    listed = http.get("/api/curation/users/ebba/tokens", headers=ebba_second)
+    assert listed.status_code == 200
+    tokens = listed.json()
+    assert len(tokens) == 2 and all(t["revoked_at"] is None for t in tokens)
+    assert "tsk_" not in listed.text  # the listing never holds a token
+    # Another editor may neither see nor revoke ebba's tokens.
+    assert (
+        http.get("/api/curation/users/ebba/tokens", headers=bearer(people, "erik")).status_code
+        == 403
+    )
+    first_id = tokens[0]["id"]
+    refused = http.delete(
+        f"/api/curation/users/ebba/tokens/{first_id}", headers=bearer(people, "erik")
+    )
+    assert refused.status_code == 403
+
+    gone = http.delete(f"/api/curation/users/ebba/tokens/{first_id}", headers=ebba_second)
+    assert gone.status_code == 204
+    assert http.get("/api/curation/me", headers=ebba_first).status_code == 401
+    assert http.get("/api/curation/me", headers=ebba_second).json()["name"] == "ebba"
+    again = http.delete(f"/api/curation/users/ebba/tokens/{first_id}", headers=ebba_second)
+    assert again.status_code == 404
+    audit = http.get(
+        "/api/curation/audit", params={"action": "token.revoke"}, headers=bearer(people, "ada")
+    )
+    assert [(e["actor"], e["object_id"]) for e in audit.json()] == [("ebba", "ebba")]

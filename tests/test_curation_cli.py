@@ -27,12 +27,21 @@ def test_bootstrap_admin_by_cli_then_release_and_audit(data_dir, database_url):
         assert runner.invoke(app, ["user", "add", name, "--role", role], env=env).exit_code == 0
     listed = runner.invoke(app, ["user", "list"], env=env)
     assert all(n in listed.stdout for n in ("ada", "ebba", "anna"))
+    # A second token for ada, then the first one revoked by its id: the second still works.
+    second = runner.invoke(app, ["user", "token", "ada"], env=env).stdout.strip().splitlines()[-1]
+    shown = runner.invoke(app, ["user", "tokens", "ada"], env=env, terminal_width=200)
+    assert shown.exit_code == 0 and "tsk_" not in shown.stdout
+    revoked = runner.invoke(app, ["user", "revoke", "ada", "1"], env=env)
+    assert revoked.exit_code == 0, revoked.output
+    unknown = runner.invoke(app, ["user", "revoke", "ada", "1"], env=env)
+    assert unknown.exit_code == 1 and "intet gyldigt token" in unknown.output
     bad = runner.invoke(app, ["user", "add", "Bo Jensen"], env=env)
     assert bad.exit_code == 1 and "ugyldigt brugernavn" in bad.output
 
     cur = Curation.open(data_dir)
     try:
-        assert cur.authenticate(token).role == "admin"
+        assert cur.authenticate(token) is None  # revoked above
+        assert cur.authenticate(second).role == "admin"
         ebba, anna = cur.user("ebba"), cur.user("anna")
         c = cur.create_change(
             ebba, "concept.label", {"scheme": "ffb", "code": VASKE_SIG, "label": "Vaske sig selv"},

@@ -85,3 +85,18 @@ def test_audit_query_filters_by_user_object_and_time(curation, people):
     assert curation.audit(None, until=first) == curation.audit(None, until=first, actor="system")
     assert len(curation.audit(None, since=first, actor="test")) == 5
     assert curation.audit(None, since="2999-01-01") == []
+
+
+def test_a_new_sqlite_database_is_readable_by_the_servers_account_only(tmp_path):
+    import os
+    import stat
+
+    from termserver.curation.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "curation.sqlite3")
+    try:
+        store.migrate()
+        for f in tmp_path.iterdir():
+            assert stat.S_IMODE(os.stat(f).st_mode) & 0o077 == 0, f.name
+    finally:
+        store.close()

@@ -158,6 +158,15 @@ class TokenOut(BaseModel):
     token: str
 
 
+class TokenInfoOut(BaseModel):
+    """An API token as kept: its id (to revoke it), label and dates; never the token."""
+
+    id: int
+    label: str | None
+    created_at: str
+    revoked_at: str | None
+
+
 class SessionOut(BaseModel):
     """A browser session: send ``csrf_token`` as X-CSRF-Token on every unsafe request."""
 
@@ -661,6 +670,37 @@ def build_router() -> APIRouter:
             raise AuthError("et nyt token kræver Authorization: Bearer <token>, ikke en session")
         token = cur.new_token(require(user, "reader"), name, client_of(request))
         return TokenOut(user=name, token=token)
+
+    @r.get(
+        "/users/{name}/tokens",
+        response_model=list[TokenInfoOut],
+        summary="En brugers API-tokens uden selve tokenet (admin, eller brugeren selv)",
+    )
+    def list_tokens(*, name: str, cur: CurDep, user: UserDep):
+        from termserver.curation.auth import require
+
+        return [
+            TokenInfoOut(id=t.id, label=t.label, created_at=t.created_at, revoked_at=t.revoked_at)
+            for t in cur.tokens(require(user, "reader"), name)
+        ]
+
+    @r.delete(
+        "/users/{name}/tokens/{token_id}",
+        status_code=204,
+        summary="Tilbagekald ét API-token, fx et lækket (admin, eller brugeren selv)",
+    )
+    def revoke_token(
+        *,
+        name: str,
+        token_id: Annotated[int, FastAPIPath(ge=1, le=MAX_ID)],
+        request: Request,
+        cur: CurDep,
+        user: UserDep,
+    ) -> Response:
+        from termserver.curation.auth import require
+
+        cur.revoke_token(require(user, "reader"), name, token_id, client_of(request))
+        return Response(status_code=204)
 
     @r.post("/session", response_model=SessionOut, summary="Log en browser ind med et token")
     def start_session(

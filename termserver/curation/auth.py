@@ -147,6 +147,37 @@ def issue_token(tx: Tx, user_id: int, label: str | None = None) -> str:
     return token
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What is kept about an API token: never the token itself, only when and why it was made."""
+
+    id: int
+    label: str | None
+    created_at: str
+    revoked_at: str | None
+
+
+def tokens_of(tx: Tx, user_id: int) -> list[TokenInfo]:
+    """A user's tokens, oldest first (revoked ones included, with when)."""
+    rows = tx.all(
+        "SELECT id, label, created_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY id",
+        (user_id,),
+    )
+    return [TokenInfo(int(r["id"]), r["label"], r["created_at"], r["revoked_at"]) for r in rows]
+
+
+def revoke_token(tx: Tx, user_id: int, token_id: int) -> bool:
+    """Revoke one of a user's tokens; False if the user has no such token not yet revoked."""
+    return (
+        tx.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ?"
+            " AND revoked_at IS NULL",
+            (utcnow(), token_id, user_id),
+        )
+        == 1
+    )
+
+
 def revoke_tokens(tx: Tx, user_id: int) -> int:
     """Revoke every token of a user; returns how many."""
     return tx.execute(

@@ -265,6 +265,34 @@ class Curation:
             audit.record(tx, who, "token.issue", "user", name, client)
         return token
 
+    def _own_or_admin(self, actor: User | None, name: str) -> tuple[User, str]:
+        # An admin, the user themself, or (actor None) the operator at the server's CLI.
+        if actor is not None and actor.name != name:
+            require(actor, ADMIN)
+        return self.user(name), actor.name if actor is not None else "cli"
+
+    def tokens(self, actor: User | None, name: str) -> list[auth.TokenInfo]:
+        """A user's tokens (admin or the user themself; or the local CLI)."""
+        target, _ = self._own_or_admin(actor, name)
+        with self.store.transaction() as tx:
+            return auth.tokens_of(tx, target.id)
+
+    def revoke_token(
+        self,
+        actor: User | None,
+        name: str,
+        token_id: int,
+        client: str | None = None,
+        *,
+        by: str = "",
+    ) -> None:
+        """Revoke one token, say a leaked one, leaving the user's others working."""
+        target, who = self._own_or_admin(actor, name)
+        with self.store.transaction() as tx:
+            if not auth.revoke_token(tx, target.id, token_id):
+                raise NotFound(f"{name} har intet gyldigt token med id {token_id}")
+            audit.record(tx, by or who, "token.revoke", "user", name, client, token=token_id)
+
     def update_user(
         self,
         actor: User | None,

@@ -12,6 +12,7 @@ in ``schema_version``; a database newer than this code is refused rather than gu
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import threading
@@ -250,6 +251,10 @@ class SQLiteStore(Store):
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds token hashes and the audit log: readable by the server's account only.
+        # SQLite gives its -wal and -shm files the same mode. An existing file is left as is.
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
