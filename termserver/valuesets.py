@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyoxigraph as ox
 
@@ -133,6 +133,9 @@ class Expansion:
     offset: int = 0
     used_codesystems: tuple[str, ...] = ()  # "system|version" actually read
     used_valuesets: tuple[str, ...] = ()  # canonicals of imported value sets
+    #: Hierarchical expansions: member key -> the key of the member it nests under. Empty for
+    #: a flat expansion; a member without an entry is at the top level.
+    parents: Mapping[Key, Key] = field(default_factory=dict, compare=False)
 
     def codes(self) -> list[str]:
         """The member codes, in result order (convenience for tests and logs)."""
@@ -331,6 +334,7 @@ def expand(
     offset: int = 0,
     count: int | None = None,
     strict: bool = False,
+    nested: bool = False,
 ) -> Expansion:
     """Expand ``vs`` against the snapshot.
 
@@ -340,11 +344,13 @@ def expand(
     turns an imported value set URL into its definition. ``offset``/``count`` page the result;
     ``total`` counts all matches. A listed code the code system does not hold is left out,
     as FHIR servers do, unless ``strict`` (QA) or the definition's own ``strict`` (ours, from
-    :func:`load_valuesets`) makes it an error.
+    :func:`load_valuesets`) makes it an error. ``nested`` asks for a hierarchical expansion
+    where HL7 servers give one (see :func:`_nesting`).
     """
     evaluator = _Evaluator(vocab, resolve, system_versions, strict=strict)
-    members, used_cs, used_vs = evaluator.members(vs)
-    return _present(vocab, vs, members, used_cs, used_vs, filter, active_only, offset, count)
+    return _present(
+        vocab, vs, evaluator.members(vs), filter, active_only, offset, count, nested=nested
+    )
 
 
 def validate_code(
@@ -362,7 +368,7 @@ def validate_code(
     if problem is not None:
         return problem
     versions = {system: version} if version else None
-    members, _, _ = _Evaluator(vocab, resolve, versions).members(vs)
+    members = _Evaluator(vocab, resolve, versions).members(vs).members
     return _validate(vocab, vs, members, system, code, display, version)
 
 
@@ -407,25 +413,25 @@ class ValueSetIndex:
         system_versions: Mapping[str, str] | None = None,
         offset: int = 0,
         count: int | None = None,
+        nested: bool = False,
     ) -> Expansion:
         """Like :func:`expand`; ``vs`` is a known url or a definition (inline: not cached)."""
         definition = self._definition(vs)
-        members, used_cs, used_vs = self._members(definition, system_versions)
+        evaluated = self._members(definition, system_versions)
         return _present(
-            self.vocab, definition, members, used_cs, used_vs, filter, active_only, offset, count
+            self.vocab, definition, evaluated, filter, active_only, offset, count, nested=nested
         )
 
     def contains(self, url: str, system: str, code: str) -> bool:
         """O(1) membership of ``system``/``code`` in the value set at ``url`` (default versions)."""
-        members, _, _ = self._members(self._definition(url), None)
-        return (system, code) in members
+        return (system, code) in self._members(self._definition(url), None).members
 
     def member(
         self, vs: str | ValueSetDef, system: str, code: str, version: str | None = None
     ) -> Concept | None:
         """The member ``system``/``code`` of ``vs`` (from ``version`` if given), or None."""
         definition = self._definition(vs)
-        members, _, _ = self._members(definition, {system: version} if version else None)
+        members = self._members(definition, {system: version} if version else None).members
         found = members.get((system, code))
         return found if found is not None and version in (None, found.version) else None
 
@@ -442,7 +448,7 @@ class ValueSetIndex:
         problem = _version_problem(self.vocab, definition, system, version)
         if problem is not None:
             return problem
-        members, _, _ = self._members(definition, {system: version} if version else None)
+        members = self._members(definition, {system: version} if version else None).members
         return _validate(self.vocab, definition, members, system, code, display, version)
 
     def check(self) -> dict[str, ValueSetError]:
@@ -480,9 +486,19 @@ class ValueSetIndex:
         return hit
 
 
-# Members in display order, keyed by (system, code); with the code systems and value sets read.
+# Members in display order, keyed by (system, code).
 _Members = dict[Key, Concept]
-_Evaluated = tuple[_Members, tuple[str, ...], tuple[str, ...]]
+
+
+class _Evaluated(NamedTuple):
+    """An evaluated definition: its members, the code systems and value sets read."""
+
+    members: _Members
+    used_cs: tuple[str, ...]
+    used_vs: tuple[str, ...]
+    #: Two of the definition's own includes gave the same code: HL7 servers then answer flat
+    #: (the code could sit under either include's tree).
+    overlapping: bool = False
 
 
 class _Evaluator:
@@ -515,17 +531,18 @@ class _Evaluator:
         self.used_vs: dict[str, None] = {}
         self._memo: dict[str, _Members] = {}
         self._releases: dict[str, dict[str, Concept]] = {}
+        self.overlapping = False  # see _Evaluated.overlapping
 
     def members(self, vs: ValueSetDef) -> _Evaluated:
         found = self._expand(vs, ())
         if not vs.strict:
             # A client's value set keeps its compose order (includes in turn, each code system in
             # definition order), as HL7 servers expand it: paging with count/offset relies on it.
-            return found, tuple(self.used_cs), tuple(self.used_vs)
+            return _Evaluated(found, tuple(self.used_cs), tuple(self.used_vs), self.overlapping)
         # Ours read in Danish alphabetical order, as KL's method staff list them. Sorted once
         # here, so cached expansions never sort again.
         ordered = dict(sorted(found.items(), key=lambda kv: _display_key(kv[1])))
-        return ordered, tuple(self.used_cs), tuple(self.used_vs)
+        return _Evaluated(ordered, tuple(self.used_cs), tuple(self.used_vs), self.overlapping)
 
     def _expand(self, vs: ValueSetDef, stack: tuple[str, ...]) -> _Members:
         if vs.canonical in stack:
@@ -538,12 +555,16 @@ class _Evaluator:
         memo = self._memo.get(vs.canonical)
         if memo is not None:
             return memo
+        root = not stack
         stack = (*stack, vs.canonical)
         compose = vs.compose
         members: _Members = {}
         try:
             for i, part in enumerate(compose.get("include", ())):
-                members.update(self._part(part, f"ValueSet.compose.include[{i}]", stack, vs))
+                found = self._part(part, f"ValueSet.compose.include[{i}]", stack, vs)
+                if root and members and not self.overlapping:
+                    self.overlapping = not members.keys().isdisjoint(found)
+                members.update(found)
             for i, part in enumerate(compose.get("exclude", ())):
                 for key in self._part(part, f"ValueSet.compose.exclude[{i}]", stack, vs):
                     members.pop(key, None)
@@ -829,31 +850,105 @@ def _sparql_string(text: str) -> str:
 def _present(
     vocab: Vocabulary,
     vs: ValueSetDef,
-    members: _Members,
-    used_cs: tuple[str, ...],
-    used_vs: tuple[str, ...],
+    evaluated: _Evaluated,
     text: str | None,
     active_only: bool,
     offset: int,
     count: int | None,
+    *,
+    nested: bool = False,
 ) -> Expansion:
-    """Apply activeOnly, the text filter, ordering and paging to an evaluated member set."""
+    """Apply activeOnly, the text filter, ordering, paging and nesting to an evaluated set."""
     if offset < 0 or (count is not None and count < 0):
         raise ValueSetError("offset and count must not be negative", "offset")
     # Members arrive in display order (see _Evaluator.members).
-    ordered = [c for c in members.values() if c.active or not active_only]
-    if text is not None and text.strip():
-        ordered = _search(vocab, ordered, text)
+    ordered = [c for c in evaluated.members.values() if c.active or not active_only]
+    searched = text is not None and bool(text.strip())
+    if searched:
+        ordered = _search(vocab, ordered, text or "")
     end = None if count is None else offset + count
+    # As HL7 servers: a page (an offset, or a count that cuts the list) is always flat.
+    whole = offset == 0 and (count is None or count > len(ordered))
+    parents: dict[Key, Key] = {}
+    if nested and whole and not evaluated.overlapping and _nestable(vs):
+        hidden = evaluated.members if active_only else {}
+        parents = _nesting(ordered, hidden, _searched_whole_systems(vs) if searched else set())
     return Expansion(
         url=vs.url,
         version=vs.version,
         concepts=tuple(ordered[offset:end]),
         total=len(ordered),
         offset=offset,
-        used_codesystems=used_cs,
-        used_valuesets=used_vs,
+        used_codesystems=evaluated.used_cs,
+        used_valuesets=evaluated.used_vs,
+        parents=parents,
     )
+
+
+def _nestable(vs: ValueSetDef) -> bool:
+    """Can an expansion of ``vs`` follow its code systems' hierarchy, as HL7 servers decide?
+
+    Not when a part lists codes (an enumeration is the author's own list), imports a value set
+    (its members come as that expansion gives them) or combines filters (tx.fhir.org's
+    expander answers such definitions flat, and the ecosystem tests expect it).
+    """
+    for key in ("include", "exclude"):
+        for part in vs.compose.get(key, ()):
+            if "concept" in part or part.get("valueSet") or len(part.get("filter", ())) > 1:
+                return False
+    return True
+
+
+def _searched_whole_systems(vs: ValueSetDef) -> set[str]:
+    """Systems included whole: a text filter over them is a search, answered as a flat list."""
+    return {
+        part["system"]
+        for part in vs.compose.get("include", ())
+        if "system" in part and not part.get("filter") and not part.get("concept")
+    }
+
+
+def _nesting(shown: list[Concept], hidden: _Members, flat: set[str]) -> dict[Key, Key]:
+    """Member -> the member it nests under, by the code system's hierarchy; {} for flat.
+
+    A member nests under its parent when the parent is in the expansion. When activeOnly hid
+    the parent (``hidden``: every member, shown or not), it nests under the nearest shown
+    ancestor, as HL7 servers walk a code system's tree; otherwise it is at the top level. A
+    member that would sit under two parents makes the whole expansion flat (HL7 servers then
+    meet the code twice). Members of the systems in ``flat`` stay at the top level.
+    """
+    keys = {(c.system, c.code) for c in shown}
+    out: dict[Key, Key] = {}
+    for c in shown:
+        parents = c.parents
+        if not parents or c.system in flat:
+            continue
+        if len(parents) == 1:  # the common case, kept cheap: one dict lookup
+            key: Key | None = (c.system, parents[0])
+            if key not in keys:
+                key = _shown_ancestor(c.system, parents[0], keys, hidden) if hidden else None
+            if key is not None:
+                out[(c.system, c.code)] = key
+            continue
+        found = {k for p in parents if (k := _shown_ancestor(c.system, p, keys, hidden))}
+        if len(found) > 1:
+            return {}
+        if found:
+            out[(c.system, c.code)] = found.pop()
+    return out
+
+
+def _shown_ancestor(system: str, code: str, keys: set[Key], hidden: _Members) -> Key | None:
+    """``code`` if it is shown, else the nearest shown ancestor through members hidden by
+    activeOnly (a single line of parents; a hidden code with several is not climbed)."""
+    seen: set[str] = set()
+    while (system, code) not in keys:
+        member = hidden.get((system, code))
+        if member is None or member.active or len(member.parents) != 1 or code in seen:
+            return None
+        seen.add(code)
+        code = member.parents[0]
+    return (system, code)
 
 
 def _search(vocab: Vocabulary, pool: list[Concept], text: str) -> list[Concept]:

@@ -9,14 +9,21 @@ import sys
 from pathlib import Path
 
 from termserver.conformance.runner import Runner, fresh_server
-from termserver.conformance.suite import SUPPORTED_MODES, SuiteError, load_suites, read_json
+from termserver.conformance.suite import (
+    FLAT_MODE,
+    SUPPORTED_MODES,
+    SuiteError,
+    load_suites,
+    read_json,
+)
 
 #: The FHIR endpoint the runner tests, relative to the server root (see CONFORMANCE.md).
 FHIR_PATH = "/fhir/r5"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the suites; print one line per suite and ``N passed, N failed``; exit 1 on failures."""
+    """Run the suites; print one line per suite (and each test the copy lacks a file for) and
+    ``N passed, N failed``; exit 1 when a test failed or could not be run."""
     ap = argparse.ArgumentParser(
         prog="python -m termserver.conformance",
         description="Run the HL7 FHIR terminology ecosystem tests against termserver.",
@@ -28,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--diffs", type=Path, help="write one diff file per failing test here")
     ap.add_argument("--externals", type=Path, help="message texts, e.g. messages-tx.fhir.org.json")
     ap.add_argument("--mode", action="append", default=[], help="extra mode to run (repeatable)")
+    ap.add_argument(
+        "--flat",
+        action="store_true",
+        help="expect flat expansions (the suite's response:flat files), not hierarchical ones",
+    )
     ap.add_argument("--report", type=Path, help="write per-suite counts here as JSON")
     ap.add_argument(
         "--tight", action="store_true", help="keep every extension in answers (reference: tight)"
@@ -54,29 +66,36 @@ def main(argv: list[str] | None = None) -> int:
         runner = Runner(
             tests_dir=source,
             base=root.rstrip("/") + args.fhir_path,
-            modes=SUPPORTED_MODES | set(args.mode),
+            modes=SUPPORTED_MODES | set(args.mode) | ({FLAT_MODE} if args.flat else set()),
             externals=externals if isinstance(externals, dict) else None,
             diffs=args.diffs,
             tight=args.tight,
         )
         print(f"{runner.base}: FHIR {runner.discover()}", flush=True)
-        passed = failed = skipped = 0
+        passed = failed = skipped = not_run = 0
         counts = {}
         for suite in suites:
             result = runner.run_suite(suite)
             print(result.line(), flush=True)
+            for name, missing in result.not_run:
+                print(f"  not run: {name}: missing {missing}")
             counts[suite.name] = {
                 "passed": result.passed,
                 "failed": result.failed,
                 "skipped": result.skipped,
                 "failures": result.failures,
+                "not_run": result.not_run,
             }
             passed, failed = passed + result.passed, failed + result.failed
-            skipped += result.skipped
-    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+            skipped, not_run = skipped + result.skipped, not_run + len(result.not_run)
+    print(
+        f"{passed} passed, {failed} failed"
+        + (f", {skipped} skipped" if skipped else "")
+        + (f", {not_run} not run (missing file)" if not_run else "")
+    )
     if args.report:
         args.report.write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n")
-    return 1 if failed else 0
+    return 1 if failed or not_run else 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 #: Modes we run; a test or suite with any other mode (``tx.fhir.org``, ``ontoserver``) is skipped.
-#: ``flat``: our expansions are never hierarchical, so a test's ``response:flat`` is the one.
-SUPPORTED_MODES = frozenset({"general", "flat"})
+#: Our expansions nest by the code system's hierarchy as HL7 servers do, so a test's plain
+#: (hierarchical) response is the one; ``FLAT_MODE`` (``--flat``) picks ``response:flat``
+#: instead, for a server that answers flat.
+SUPPORTED_MODES = frozenset({"general"})
+FLAT_MODE = "flat"
 #: Suite operation -> (HTTP method, resource type or None, operation or query).
 OPERATIONS: dict[str, tuple[str, str | None, str]] = {
     "expand": ("POST", "ValueSet", "$expand"),
@@ -43,13 +46,17 @@ class Test:
     profile: str | None = None  # parameters sent with the request instead of the defaults
     variants: dict[str, str] = field(default_factory=dict)  # "request:flat" -> file ...
     header: dict[str, str] = field(default_factory=dict)  # sent when its "mode" is on
+    version: str | None = None  # run only against this FHIR version ("4.0", "5.0")
 
-    def skip_reason(self, modes: frozenset[str]) -> str | None:
-        """Why this test is not run, or None."""
+    def skip_reason(self, modes: frozenset[str], release: str | None = None) -> str | None:
+        """Why this test is not run, or None; ``release`` is the FHIR release the server speaks
+        ("5.0.0"), which a test's ``version`` ("4.0") must match."""
         if self.disabled:
             return "disabled"
         if not runs_in(self.mode, self.modes, modes):
             return f"mode {self.mode or '|'.join(self.modes)}"
+        if self.version is not None and not same_version(self.version, release):
+            return f"version {self.version}"
         if self.operation not in OPERATIONS:
             return f"operation {self.operation}"
         if self.response is None:
@@ -71,6 +78,15 @@ class Test:
         if h.get("mode") in modes and isinstance(h.get("name"), str):
             out[h["name"]] = str(h.get("value", ""))
         return out
+
+
+def same_version(wanted: str, release: str | None) -> bool:
+    """Is ``release`` ("5.0.0") of the FHIR version ``wanted`` ("5.0", "5.0.0")? No release
+    known: no."""
+    if release is None:
+        return False
+    parts = wanted.split(".")
+    return release.split(".")[: len(parts)] == parts
 
 
 def runs_in(mode: str | None, any_of: tuple[str, ...], modes: frozenset[str]) -> bool:
@@ -134,6 +150,7 @@ def load_suites(tests_dir: Path) -> list[Suite]:
                     profile=t.get("profile") if isinstance(t.get("profile"), str) else None,
                     variants=variants,
                     header=t["header"] if isinstance(t.get("header"), dict) else {},
+                    version=str(t["version"]) if t.get("version") is not None else None,
                 )
             )
         setup = tuple(s.get("setup") or ())

@@ -181,6 +181,9 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
     ``r5`` the answer is FHIR R5: ``property`` asks for ``expansion.property`` and
     ``contains.property`` (the definition too: R5 has no definition extension), and
     designations are only the concept's own (the display is not repeated as one).
+
+    ``contains`` nests by the code systems' hierarchy where HL7 servers nest (see
+    :func:`nests`); ``excludeNested=true`` always answers flat.
     """
     vs = requested_valueset(index, params)
     max_count = settings.current().max_expansion  # TERMSERVER_MAX_EXPANSION
@@ -198,6 +201,7 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
     defaults = checked | _canonicals(params, "system-version")
     forced = _canonicals(params, "force-system-version")
     options = {"filter": text, "active_only": active_only, "offset": offset, "count": count}
+    options["nested"] = nests(vs, params, r5=r5)
     try:
         if forced:
             exp = valuesets.expand(
@@ -253,8 +257,34 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
             _add_properties(
                 index, exp.concepts, entries, out["expansion"], params.strings("property")
             )
-        out["expansion"]["contains"] = entries
+        out["expansion"]["contains"] = _nested(exp, entries) if exp.parents else entries
     return out
+
+
+def nests(vs: ValueSetDef, params: OperationParams, *, r5: bool) -> bool:
+    """Does the client want ``contains`` nested (where the definition allows it)?
+
+    ``excludeNested`` decides when given. Without it, the R5 endpoint nests, as HL7 servers
+    do; the R4 endpoint (``/fhir``, which KL's existing clients use) and KL's own value sets
+    (``ontology/valuesets``, published as lists in Danish alphabetical order) stay flat, so
+    answers clients page and compare do not change shape under them.
+    """
+    if params.given("excludeNested"):
+        return not params.bool("excludeNested")
+    return r5 and not vs.strict
+
+
+def _nested(exp: valuesets.Expansion, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries as a tree: each under the entry of its parent member, in member order."""
+    by_key = {(c.system, c.code): e for c, e in zip(exp.concepts, entries, strict=True)}
+    top = []
+    for c, e in zip(exp.concepts, entries, strict=True):
+        parent = exp.parents.get((c.system, c.code))
+        if parent is None:
+            top.append(e)
+        else:
+            by_key[parent].setdefault("contains", []).append(e)
+    return top
 
 
 def _supplements(index: ValueSetIndex, exp: valuesets.Expansion) -> list[str]:
