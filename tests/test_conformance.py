@@ -257,6 +257,117 @@ def test_the_runner_asks_versions_first_and_sends_request_setup_then_profile(tmp
     assert runner.fhir_release == "4.0.1"
 
 
+def test_a_test_gated_to_another_fhir_version_is_skipped(tmp_path):
+    from termserver.conformance.suite import same_version
+
+    cases = {
+        "suites": [
+            {
+                "name": "s",
+                "tests": [
+                    {"name": f"v{v}", "operation": "expand", "response": "r.json", "version": v}
+                    for v in ("4.0", "5.0", "5")
+                ],
+            }
+        ]
+    }
+    (tmp_path / "test-cases.json").write_text(json.dumps(cases))
+    r4, r5, major = load_suites(tmp_path)[0].tests
+    modes = frozenset({"general"})
+    assert r4.skip_reason(modes, "5.0.0") == "version 4.0"
+    assert r5.skip_reason(modes, "5.0.0") is None and major.skip_reason(modes, "5.0.0") is None
+    assert r4.skip_reason(modes, "4.0.1") is None and r5.skip_reason(modes, "4.0.1") is not None
+    assert r5.skip_reason(modes) == "version 5.0"  # no release known: not run as if it matched
+    assert not same_version("5.0", "5.01.0") and not same_version("4.0", "4.3.0")
+
+
+def _mock_runner(tmp_path: Path, seen: list) -> Runner:
+    """A runner whose server answers $versions (R5), metadata, and every operation with the
+    Parameters in r.json."""
+    import httpx
+
+    answer = json.loads((tmp_path / "r.json").read_text())
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/$versions"):
+            versions = [{"name": "default", "valueCode": "5.0"}]
+            return httpx.Response(200, json={"resourceType": "Parameters", "parameter": versions})
+        if request.url.path.endswith("/metadata"):
+            return httpx.Response(200, json={"resourceType": "CapabilityStatement"})
+        return httpx.Response(200, json=answer)
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    modes = frozenset({"general", "flat"})  # flat: to see a mode's variant asked for
+    return Runner(tmp_path, "http://x/fhir", modes, client=client, diffs=tmp_path / "diffs")
+
+
+def test_each_test_lacking_a_file_is_not_run_and_names_the_file(tmp_path):
+    result = [{"name": "result", "valueBoolean": True}]
+    parameters = {"resourceType": "Parameters", "parameter": result}
+    for name in ("q.json", "r.json"):
+        (tmp_path / name).write_text(json.dumps(parameters))
+    (tmp_path / "caps.json").write_text(json.dumps({"resourceType": "CapabilityStatement"}))
+    (tmp_path / "cs.json").write_text(json.dumps({"resourceType": "CodeSystem", "url": "u"}))
+    lookup = {"operation": "lookup", "request": "q.json", "response": "r.json"}
+    cases = {
+        "suites": [
+            {
+                "name": "s",
+                "setup": ["cs.json"],
+                "tests": [
+                    {"name": "ok", **lookup},
+                    {"name": "no-request", **lookup, "request": "gone/q.json"},
+                    {"name": "no-request", **lookup, "request": "gone/q2.json"},  # same name
+                    {"name": "no-response", **lookup, "response": "gone/r.json"},
+                    {"name": "no-profile", **lookup, "profile": "gone/p.json"},
+                    {"name": "no-flat", **lookup, "request:flat": "gone/q-flat.json"},
+                    {"name": "off", **lookup, "request": "gone/x.json", "disabled": True},
+                    {"name": "v4", **lookup, "request": "gone/x.json", "version": "4.0"},
+                    # A GET sends no request, so it needs no request file.
+                    {"name": "caps", "operation": "metadata", "request": "gone/x.json",
+                     "response": "caps.json"},
+                ],
+            },
+            {
+                "name": "no-setup",
+                "setup": ["cs.json", "gone/cs.json"],
+                "tests": [{"name": "t", **lookup}],
+            },
+        ]
+    }  # fmt: skip
+    (tmp_path / "test-cases.json").write_text(json.dumps(cases))
+    seen: list[str] = []
+    runner = _mock_runner(tmp_path, seen)
+    s, no_setup = (runner.run_suite(x) for x in load_suites(tmp_path))
+    assert (s.passed, s.failed, s.skipped) == (2, 0, 2), s.failures
+    assert s.not_run == [
+        ("no-request", "gone/q.json"),
+        ("no-request", "gone/q2.json"),
+        ("no-response", "gone/r.json"),
+        ("no-profile", "gone/p.json"),
+        ("no-flat", "gone/q-flat.json"),
+    ]
+    assert s.line() == "s: 2/2 passed, 2 skipped, 5 not run (missing file)"
+    assert no_setup.not_run == [("t", "gone/cs.json")]
+    # Nothing was sent for a test that was not run, and no diff was written for it.
+    assert seen == ["/fhir/$versions", "/fhir/CodeSystem/$lookup", "/fhir/metadata"]
+    assert not (tmp_path / "diffs").exists()
+
+
+def test_a_setup_file_that_is_there_but_broken_fails_its_tests(tmp_path):
+    parameters = {"resourceType": "Parameters", "parameter": []}
+    for name in ("q.json", "r.json"):
+        (tmp_path / name).write_text(json.dumps(parameters))
+    (tmp_path / "cs.json").write_text("{not json")
+    test = {"name": "t", "operation": "lookup", "request": "q.json", "response": "r.json"}
+    cases = {"suites": [{"name": "s", "setup": ["cs.json"], "tests": [test]}]}
+    (tmp_path / "test-cases.json").write_text(json.dumps(cases))
+    result = _mock_runner(tmp_path, []).run_suite(load_suites(tmp_path)[0])
+    assert (result.passed, result.failed, result.not_run) == (0, 1, [])
+    assert result.failures["t"].startswith("setup: ") and "cs.json" in result.failures["t"]
+
+
 # --- the suite and the ratchet -----------------------------------------------------------------
 
 
@@ -285,7 +396,7 @@ def test_unknown_operations_are_skipped_not_failed(tmp_path, live_server):
     assert (result.passed, result.failed, result.skipped) == (0, 0, 1)
 
 
-def test_missing_suite_files_fail_their_tests_without_stopping_the_run(tmp_path, live_server):
+def test_missing_suite_files_are_not_run_and_named_without_stopping_the_run(tmp_path, live_server):
     cases = {
         "suites": [
             {
@@ -303,9 +414,56 @@ def test_missing_suite_files_fail_their_tests_without_stopping_the_run(tmp_path,
     (tmp_path / "test-cases.json").write_text(json.dumps(cases))
     runner = Runner(tmp_path, f"{live_server}{FHIR_PATH}", diffs=tmp_path / "diffs")
     broken, vendor = (runner.run_suite(s) for s in load_suites(tmp_path))
-    assert (broken.passed, broken.failed) == (0, 1)
-    assert "nowhere/codesystem.json" in broken.failures["a"]
+    # A copy that lacks a test's files cannot show the server right or wrong: not run, named.
+    assert (broken.passed, broken.failed, broken.skipped) == (0, 0, 0)
+    assert broken.not_run == [("a", "nowhere/codesystem.json")]
+    assert broken.line() == "broken: 0/0 passed, 1 not run (missing file)"
     assert (vendor.passed, vendor.failed, vendor.skipped) == (0, 0, 1)
+
+
+def test_the_runner_reports_a_mixed_copy_of_the_suite_honestly(tmp_path, live_server, capsys):
+    """As on a full checkout: a real suite, an operation we do not know, a test whose files the
+    copy lacks, a disabled test and one for another FHIR version; none stops the run."""
+    import shutil
+
+    from termserver.conformance.__main__ import main
+
+    ours = {s["name"]: s for s in json.loads((SUITE / "test-cases.json").read_text())["suites"]}
+    shutil.copytree(SUITE / "case", tmp_path / "case")
+    shutil.copy(SUITE / "parameters-default.json", tmp_path)
+    case_test = ours["case"]["tests"][0]
+    cases = {
+        "suites": [
+            ours["case"],
+            {"name": "future", "mode": "general", "setup": [], "tests": [
+                {"name": "batch", "operation": "batch-validate", "request": "batch/q.json",
+                 "response": "batch/r.json"}]},
+            {"name": "elsewhere", "mode": "general", "setup": ["big/codesystem-big.json"],
+             "tests": [{"name": "big-expand", "operation": "expand",
+                        "request": "big/expand-request.json", "response": "big/expand.json"}]},
+            {"name": "gated", "mode": "general", "setup": ours["case"]["setup"], "tests": [
+                {**case_test, "name": "off", "disabled": True},
+                {**case_test, "name": "r4-only", "version": "4.0",
+                 "response": "case/r4-response.json"},
+                {**case_test, "name": "r5-only", "version": "5.0"}]},
+        ]
+    }  # fmt: skip
+    (tmp_path / "test-cases.json").write_text(json.dumps(cases))
+    report = tmp_path / "report.json"
+    argv = ["--source", str(tmp_path), "--server", live_server, "--report", str(report)]
+    assert main(argv) == 1  # a test that could not be run is not a success
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{live_server}{FHIR_PATH}: FHIR 5.0.0"
+    assert lines[1:] == [
+        "case: 6/6 passed",
+        "future: 0/0 passed, 1 skipped",
+        "elsewhere: 0/0 passed, 1 not run (missing file)",
+        "  not run: big-expand: missing big/codesystem-big.json",
+        "gated: 1/1 passed, 2 skipped",
+        "7 passed, 0 failed, 3 skipped, 1 not run (missing file)",
+    ]
+    counts = json.loads(report.read_text())
+    assert counts["elsewhere"]["not_run"] == [["big-expand", "big/codesystem-big.json"]]
 
 
 def test_no_suite_passes_fewer_tests_than_its_baseline(tmp_path):

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,12 +46,16 @@ class SuiteResult:
     failed: int = 0
     skipped: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    #: Tests not run because the copy of the suite lacks a file they need: (test, that file);
+    #: a list, as a suite may name two tests alike.
+    not_run: list[tuple[str, str]] = field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary printed per suite."""
         total = self.passed + self.failed
         skip = f", {self.skipped} skipped" if self.skipped else ""
-        return f"{self.name}: {self.passed}/{total} passed{skip}"
+        lacking = f", {len(self.not_run)} not run (missing file)" if self.not_run else ""
+        return f"{self.name}: {self.passed}/{total} passed{skip}{lacking}"
 
 
 @dataclass
@@ -76,25 +80,34 @@ class Runner:
         return self.fhir_release
 
     def run_suite(self, suite: Suite) -> SuiteResult:
-        """Every test of ``suite``; skipped ones (unsupported mode/operation) are counted."""
+        """Every test of ``suite``; skipped ones (disabled, unsupported mode/operation, another
+        FHIR version) are counted, and so are those the copy lacks a file for (``not_run``:
+        never a pass, nor a failure of the server)."""
         result = SuiteResult(suite.name)
         if not suite.runs_in(self.modes):
             result.skipped = len(suite.tests)
             return result
-        self.discover()  # as the reference runner: $versions before any test
-        try:
-            setup = [self._load(p) for p in suite.setup]
-        except SuiteError as exc:
-            for t in suite.tests:
-                result.failed += 1
-                result.failures[t.name] = f"setup: {exc}"
-                self._write_diff(t, f"setup: {exc}", None, None)
-            return result
+        release = self.discover()  # as the reference runner: $versions before any test
+        setup_missing = self._first_missing(suite.setup)
+        setup: list[dict] | str | None = None  # loaded on first use; str: why it is unusable
         for test in suite.tests:
-            if test.skip_reason(self.modes) is not None:
+            if test.skip_reason(self.modes, release) is not None:
                 result.skipped += 1
                 continue
-            diff = self.run_test(test, setup)
+            missing = setup_missing or self._first_missing(self._files(test))
+            if missing is not None:
+                result.not_run.append((test.name, missing))
+                continue
+            if setup is None:
+                try:
+                    setup = [self._load(p) for p in suite.setup]
+                except SuiteError as exc:
+                    setup = f"setup: {exc}"
+            if isinstance(setup, str):
+                diff = setup
+                self._write_diff(test, diff, None, None)
+            else:
+                diff = self.run_test(test, setup)
             if diff is None:
                 result.passed += 1
             else:
@@ -122,6 +135,18 @@ class Runner:
         if diff is not None:
             self._write_diff(test, diff, expected, actual)
         return diff
+
+    def _files(self, test: Test) -> list[str]:
+        """The files of the suite ``test`` needs besides the setup: its profile, request (for
+        a POST) and expected response."""
+        files = [test.profile] if test.profile else []
+        if OPERATIONS[test.operation][0] == "POST":
+            files.append(test.choose("request", self.modes) or "")
+        return [*files, self._response_file(test)]
+
+    def _first_missing(self, files: Iterable[str]) -> str | None:
+        """The first of ``files`` (relative to the tests folder) that is not there, or None."""
+        return next((f for f in files if f and not (self.tests_dir / f).is_file()), None)
 
     def _send(self, test: Test, setup: list[dict], profile: list[dict]) -> tuple[int, Any]:
         method, resource, op = OPERATIONS[test.operation]
