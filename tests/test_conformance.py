@@ -159,6 +159,13 @@ def test_answers_are_scrubbed_as_the_reference_runner_does():
     assert got["expansion"]["contains"][0]["extension"] == [label]
     assert got["compose"] == vs["compose"]  # the definition is never touched
     assert scrub_answer("expand", vs, ok=True, tight=True)["expansion"]["extension"] == [ours]
+    # The fragment suite requires valueset-unclosed on an expansion: it is kept.
+    unclosed = {
+        "url": "http://hl7.org/fhir/StructureDefinition/valueset-unclosed",
+        "valueBoolean": True,
+    }
+    fragment = {"resourceType": "ValueSet", "expansion": {"extension": [unclosed, ours]}}
+    assert scrub_answer("expand", fragment, ok=True)["expansion"]["extension"] == [unclosed]
     # A diagnostics-only issue goes; diagnostics go everywhere.
     oo = {
         "resourceType": "OperationOutcome",

@@ -363,3 +363,39 @@ def test_a_value_set_naming_a_supplement_in_its_extension_gets_it_applied(client
     issue = missing.json()["issue"][0]
     assert "Required supplement not found" in issue["details"]["text"]
     assert issue["expression"] == ["ValueSet.extension[1]"]
+
+
+def test_a_concepts_own_status_property_is_reported_in_r5_expansions_not_in_lookups(client):
+    from pathlib import Path
+
+    suite = Path(__file__).parent / "data" / "tx-ecosystem" / "tests" / "simple"
+    cs = json.loads((suite / "codesystem-simple.json").read_text("utf-8"))
+    vs = json.loads((suite / "valueset-all.json").read_text("utf-8"))
+    given = [{"name": "tx-resource", "resource": r} for r in (cs, vs)]
+
+    def post(path: str, *params: dict) -> dict:
+        r = client.post(path, json={"resourceType": "Parameters", "parameter": [*params, *given]})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    exp = post(
+        "/fhir/r5/ValueSet/$expand",
+        {"name": "url", "valueUri": vs["url"]},
+        {"name": "excludeNested", "valueBoolean": True},
+    )["expansion"]
+    code2 = next(c for c in exp["contains"] if c["code"] == "code2")  # status: retired in cs
+    assert {"code": "status", "valueCode": "retired"} in code2["property"]
+    assert {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status"} in exp[
+        "property"
+    ]
+    code1 = next(c for c in exp["contains"] if c["code"] == "code1")  # no status given
+    assert all(p["code"] != "status" for p in code1.get("property", []))
+    for path in ("/fhir/CodeSystem/$lookup", "/fhir/r5/CodeSystem/$lookup"):
+        looked = post(
+            path,
+            {"name": "system", "valueUri": cs["url"]},
+            {"name": "code", "valueCode": "code2"},
+        )
+        props = [p for p in looked["parameter"] if p["name"] == "property"]
+        codes = [next(x["valueCode"] for x in p["part"] if x["name"] == "code") for p in props]
+        assert "http://hl7.org/fhir/concept-properties#status" not in codes

@@ -30,6 +30,10 @@ MANAGED_EXTENSIONS = frozenset(
         "http://hl7.org/fhir/StructureDefinition/valueset-deprecated",
         "http://hl7.org/fhir/StructureDefinition/valueset-label",
         "http://hl7.org/fhir/StructureDefinition/valueset-supplement",
+        # Not in the TxTester source we could read, which predates the fragment suite; that
+        # suite's expected answers require both, so the runner that checks them must keep them.
+        "http://hl7.org/fhir/StructureDefinition/valueset-unclosed",
+        "http://hl7.org/fhir/StructureDefinition/valueset-unclosed-reason",
         "http://hl7.org/fhir/test/CodeSystem/de-multi",
         "http://hl7.org/fhir/test/CodeSystem/en-multi",
         "http://hl7.org/fhir/test/StructureDefinition/unknown-extension-1",

@@ -24,6 +24,8 @@ PROPERTY_EXTENSIONS: dict[str, tuple[str, str, str]] = {
     _EXT + "codesystem-conceptOrder": ("order", "valueDecimal", _PROPERTY + "order"),
     _EXT + "itemWeight": ("weight", "valueDecimal", _PROPERTY + "itemWeight"),
     _EXT + "structuredefinition-standards-status": ("status", "valueCode", _PROPERTY + "status"),
+    # The concept's own status property (see fhir_codesystem.STATUS_AS_GIVEN).
+    _PROPERTY + "status": ("status", "valueCode", _PROPERTY + "status"),
 }
 #: Extensions an expansion entry carries over as extensions.
 ENTRY_EXTENSIONS = (_EXT + "rendering-style", _EXT + "rendering-xhtml")
@@ -45,10 +47,12 @@ def derived_properties(c: Concept) -> list[tuple[str, str, Any, str]]:
     if not c.properties:  # the common case (our own content): nothing to look at
         return []
     out = []
+    codes: set[str] = set()
     for url, (_, value) in _latest(c).items():
         spec = PROPERTY_EXTENSIONS.get(url)
-        if spec is not None:
+        if spec is not None and spec[0] not in codes:  # one status, even if given twice
             code, key, uri = spec
+            codes.add(code)
             out.append((code, key, value, uri))
     return out
 

@@ -22,8 +22,12 @@ import orjson
 
 from termserver.errors import SourceError, UnknownConceptError
 from termserver.fhir.outcome import FhirError, bad_request
-from termserver.loading.fhir_codesystem import default_scheme_id, read_codesystem
-from termserver.model import SchemeRelease
+from termserver.loading.fhir_codesystem import (
+    STATUS_AS_GIVEN,
+    default_scheme_id,
+    read_codesystem,
+)
+from termserver.model import PropertyValue, SchemeRelease
 from termserver.valuesets import ValueSetDef, ValueSetIndex, read_valueset
 from termserver.vocabulary import Vocabulary
 
@@ -96,7 +100,7 @@ def parse_resources(
                     default_language=DEFAULT_LANGUAGE,
                     unversioned="",
                 )
-                release = in_definition_order(release, doc)
+                release = with_status_as_given(in_definition_order(release, doc), doc)
                 codesystems[(release.scheme.system, release.scheme.version)] = release
             elif rtype == "ValueSet":
                 vs = read_valueset(doc, source=path)
@@ -132,6 +136,34 @@ def in_definition_order(release: SchemeRelease, doc: dict[str, Any]) -> SchemeRe
     last = len(position)
     ordered = sorted(release.concepts, key=lambda c: position.get(c.code, last))
     return replace(release, concepts=tuple(ordered))
+
+
+def with_status_as_given(release: SchemeRelease, doc: dict[str, Any]) -> SchemeRelease:
+    """``release`` with each concept's own ``status`` property value (as the CodeSystem gives
+    it) kept beside the status our model folds it into, for R5 expansions to report."""
+    given: dict[str, str] = {}
+    stack = list(doc.get("concept") or [])
+    while stack:
+        entry = stack.pop()
+        if not isinstance(entry, dict):
+            continue
+        stack.extend(entry.get("concept") or [])
+        for pv in entry.get("property") or []:
+            if isinstance(pv, dict) and pv.get("code") == "status":
+                value = pv.get("valueCode")
+                if isinstance(value, str) and isinstance(entry.get("code"), str):
+                    given[entry["code"]] = value
+    if not given:
+        return release
+    concepts = tuple(
+        replace(
+            c, properties=(*c.properties, PropertyValue(STATUS_AS_GIVEN, "code", given[c.code]))
+        )
+        if c.code in given
+        else c
+        for c in release.concepts
+    )
+    return replace(release, concepts=concepts)
 
 
 def _checked_conceptmap(doc: dict[str, Any], path: str) -> dict[str, Any]:

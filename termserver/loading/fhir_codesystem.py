@@ -45,6 +45,10 @@ _EXT = "http://hl7.org/fhir/StructureDefinition/"
 #: URL (an absolute URL never clashes with a declared property code). FHIR R5 reports the first
 #: four as concept properties and the rendering ones on expansion entries; other extensions are
 #: ignored, as FHIR allows for extensions a server does not know.
+#: A concept's own ``status`` property value as a client's CodeSystem gives it (``retired``,
+#: ``deprecated`` ...), kept beside the status our model folds it into, by the overlay
+#: (:func:`termserver.fhir.overlay.with_status_as_given`): R5 expansions report it.
+STATUS_AS_GIVEN = "http://hl7.org/fhir/concept-properties#status"
 CONCEPT_EXTENSIONS = frozenset(
     _EXT + name
     for name in (
@@ -55,7 +59,7 @@ CONCEPT_EXTENSIONS = frozenset(
         "rendering-style",
         "rendering-xhtml",
     )
-)
+) | {STATUS_AS_GIVEN}
 
 
 def read_codesystem_file(
