@@ -6,6 +6,7 @@ They are immutable: a snapshot is built from them once and shared by all readers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 ACTIVE = "active"
 DEPRECATED = "deprecated"  # still valid, but should no longer be used (FHIR "deprecated")
@@ -24,6 +25,9 @@ class Designation:
     use_display: str | None = None
     #: The canonical of the code system supplement it came from (None: the code system's own).
     source: str | None = None
+    #: Extensions a FHIR source gives it (``coding-sctdescid`` ...): (URL, its value[x] key,
+    #: value), as :data:`termserver.loading.fhir_codesystem.DESIGNATION_EXTENSIONS` keeps them.
+    extensions: tuple[tuple[str, str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -399,3 +399,65 @@ def test_a_concepts_own_status_property_is_reported_in_r5_expansions_not_in_look
         props = [p for p in looked["parameter"] if p["name"] == "property"]
         codes = [next(x["valueCode"] for x in p["part"] if x["name"] == "code") for p in props]
         assert "http://hl7.org/fhir/concept-properties#status" not in codes
+
+
+def _suite_extensions_expand(client, path: str) -> dict:
+    """The suite's extensions value set (with its supplement) expanded with designations."""
+    from pathlib import Path
+
+    ext_dir = Path(__file__).parent / "data" / "tx-ecosystem" / "tests" / "extensions"
+    names = ("codesystem-extensions.json", "codesystem-supplement.json")
+    given = [json.loads((ext_dir / n).read_text("utf-8")) for n in names]
+    vs = json.loads((ext_dir / "valueset-extensions-enumerated.json").read_text("utf-8"))
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "url", "valueUri": vs["url"]},
+            {"name": "includeDesignations", "valueBoolean": True},
+            *({"name": "tx-resource", "resource": r} for r in (*given, vs)),
+        ],
+    }
+    r = client.post(f"{path}/ValueSet/$expand", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_r5_entries_carry_the_value_sets_own_concept_and_designation_extensions(client):
+    entries = _by_code(_suite_extensions_expand(client, "/fhir/r5"))
+    # The value set's conceptOrder and label win over the code system's and supplement's.
+    assert _props(entries["code1"]) == {"order": 0, "label": "a.", "weight": 1.2}
+    assert _props(entries["code4"]) == {"order": 3, "label": "d.", "weight": 4}
+    deprecated = {"url": EXT + "valueset-deprecated", "valueBoolean": True}
+    assert entries["code1"]["extension"] == [deprecated]
+    definition = {"url": EXT + "valueset-concept-definition"}
+    own = definition | {"valueString": "A valueset specific definition"}
+    assert entries["code5"]["extension"] == [own]
+    alternative = definition | {"valueString": "An alternative definition"}
+    assert alternative in entries["code2"]["extension"]
+    # Designation extensions: the code system's, and the value set's own known ones.
+    assert entries["code1"]["designation"][0] == {
+        "extension": [{"url": EXT + "coding-sctdescid", "valueId": "234234"}],
+        "language": "de",
+        "value": "Mein erster Code",
+    }
+    withdrawn = {"url": EXT + "structuredefinition-standards-status", "valueCode": "withdrawn"}
+    assert entries["code2"]["designation"] == [
+        {
+            "extension": [withdrawn],
+            "language": "de",
+            "value": "2nd Code",
+        },
+        {
+            "extension": [{"url": EXT + "coding-sctdescid", "valueId": "345356"}],
+            "language": "de",
+            "value": "Mein zweiter Code",
+        },
+    ]
+
+
+def test_r4_entries_do_not_change_with_the_value_sets_concept_extensions(client):
+    entries = _by_code(_suite_extensions_expand(client, "/fhir"))
+    for e in entries.values():
+        assert "extension" not in e and "property" not in e
+        assert all("extension" not in d for d in e["designation"])
+    assert [d["value"] for d in entries["code2"]["designation"]] == ["Display 2", "2nd Code"]

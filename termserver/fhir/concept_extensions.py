@@ -6,7 +6,10 @@ rendering hints. The loader keeps them with the concept (property values coded b
 extension's URL, :data:`termserver.loading.fhir_codesystem.CONCEPT_EXTENSIONS`). FHIR R5 defines
 the first four as concept properties (``label``, ``order``, ``itemWeight``, ``status``), and the
 ecosystem's servers report them on every expansion entry without being asked, since they are
-how the entry is to be shown; the rendering hints stay extensions on the entry.
+how the entry is to be shown; the rendering hints stay extensions on the entry. A value set's
+own concept (``compose.include.concept``) may say the same (``valueset-label``,
+``valueset-conceptOrder``, ``itemWeight``), which wins over the code system's, and mark the entry
+``valueset-deprecated`` or give it a ``valueset-concept-definition``, carried as extensions.
 """
 
 from __future__ import annotations
@@ -67,3 +70,62 @@ def entry_extensions(c: Concept) -> list[dict[str, Any]]:
         for url in ENTRY_EXTENSIONS
         if url in found
     ]
+
+
+#: A value set's own concept extensions (``compose.include.concept``) R5 expansions report as
+#: properties, over the code system's: extension URL -> property code (see PROPERTY_EXTENSIONS).
+VALUESET_PROPERTY_EXTENSIONS = {
+    _EXT + "valueset-label": "label",
+    _EXT + "valueset-conceptOrder": "order",
+    _EXT + "itemWeight": "weight",
+}
+#: A value set's concept extensions the entry carries as they are (over the code system's).
+VALUESET_ENTRY_EXTENSIONS = (
+    _EXT + "valueset-deprecated",
+    _EXT + "valueset-concept-definition",
+    *ENTRY_EXTENSIONS,
+)
+_SPEC_BY_CODE = {code: (key, uri) for code, key, uri in PROPERTY_EXTENSIONS.values()}
+
+
+def valueset_concepts(compose: dict[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """(system, code) -> the concept a value set's ``compose.include`` lists for it."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    includes = compose.get("include") if isinstance(compose, dict) else None
+    for inc in includes if isinstance(includes, list) else ():
+        if not isinstance(inc, dict) or not isinstance(inc.get("system"), str):
+            continue
+        concepts = inc.get("concept")
+        if not isinstance(concepts, list):
+            continue
+        for vc in concepts:
+            if isinstance(vc, dict) and isinstance(vc.get("code"), str):
+                out.setdefault((inc["system"], vc["code"]), vc)
+    return out
+
+
+def known_extensions(node: dict[str, Any], urls: Any) -> list[dict[str, Any]]:
+    """``node``'s extensions with one of ``urls`` and one primitive value, as given."""
+    out = []
+    for ext in node.get("extension") or ():
+        if isinstance(ext, dict) and ext.get("url") in urls:
+            keys = [k for k in ext if k.startswith("value")]
+            if len(keys) == 1 and isinstance(ext[keys[0]], str | int | float | bool):
+                out.append({"url": ext["url"], keys[0]: ext[keys[0]]})
+    return out
+
+
+def valueset_properties(vc: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
+    """(property code, value[x] key, value, property URI) from a value set concept's extensions."""
+    out = []
+    for ext in known_extensions(vc, VALUESET_PROPERTY_EXTENSIONS):
+        code = VALUESET_PROPERTY_EXTENSIONS[ext["url"]]
+        key, uri = _SPEC_BY_CODE[code]
+        value = next(v for k, v in ext.items() if k != "url")
+        out.append((code, key, value, uri))
+    return out
+
+
+def valueset_entry_extensions(vc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The extensions an expansion entry carries from its value set concept ``vc``."""
+    return known_extensions(vc, VALUESET_ENTRY_EXTENSIONS)

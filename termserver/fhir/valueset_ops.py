@@ -10,11 +10,19 @@ from typing import Any
 from termserver import settings, valuesets
 from termserver.errors import SourceError, UnknownConceptError
 from termserver.fhir.codesystem_ops import coding_from, status_warning
-from termserver.fhir.concept_extensions import derived_properties, entry_extensions
+from termserver.fhir.concept_extensions import (
+    derived_properties,
+    entry_extensions,
+    known_extensions,
+    valueset_concepts,
+    valueset_entry_extensions,
+    valueset_properties,
+)
 from termserver.fhir.outcome import FhirError, bad_request, not_found, too_costly
 from termserver.fhir.params import OperationParams
 from termserver.fhir.resources import designation_json, display_designation, property_value
-from termserver.model import Concept
+from termserver.loading.fhir_codesystem import DESIGNATION_EXTENSIONS
+from termserver.model import Concept, Designation
 from termserver.valuesets import ValueSetDef, ValueSetError, ValueSetIndex, read_valueset
 
 #: The largest page, and the largest expansion answered without count.
@@ -242,6 +250,8 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
     if exp.concepts:  # FHIR JSON has no empty arrays
         # A version tells members apart only where the server holds several.
         several = {s for s in {c.system for c in exp.concepts} if len(index.vocab.versions(s)) > 1}
+        # R5: what the definition itself says of a listed concept (its label, order, ...).
+        listed = valueset_concepts(vs.compose) if r5 else {}
         entries = [
             _entry(
                 c,
@@ -250,12 +260,18 @@ def expand(index: ValueSetIndex, params: OperationParams, *, r5: bool = False) -
                 include_definition and not r5,
                 c.system in several,
                 r5,
+                listed.get((c.system, c.code)),
             )
             for c in exp.concepts
         ]
         if r5:
             _add_properties(
-                index, exp.concepts, entries, out["expansion"], params.strings("property")
+                index,
+                exp.concepts,
+                entries,
+                out["expansion"],
+                params.strings("property"),
+                [listed.get((c.system, c.code)) for c in exp.concepts],
             )
         out["expansion"]["contains"] = _nested(exp, entries) if exp.parents else entries
     return out
@@ -368,7 +384,10 @@ def _entry(
     definition: bool,
     version: bool,
     r5: bool = False,
+    listed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One ``contains`` entry; ``listed``: the R5 definition's own ``compose`` concept for it,
+    whose extensions (deprecated, definition, rendering) and designations the entry carries."""
     e: dict[str, Any] = {}
     if definition and c.definition:
         e["extension"] = [
@@ -387,13 +406,45 @@ def _entry(
     e |= {"code": c.code, "display": c.label(language)}
     if designations:
         own = c.designations if r5 else (display_designation(c), *c.designations)
-        if own:
-            e["designation"] = [designation_json(d) for d in own]
+        found = [_designation(d, r5) for d in own]
+        if listed is not None:
+            found += _listed_designations(listed, found)
+        if found:
+            e["designation"] = found
     if r5:
-        rendering = entry_extensions(c)
-        if rendering:
-            e["extension"] = e.get("extension", []) + rendering
+        given = valueset_entry_extensions(listed) if listed is not None else []
+        urls = {x["url"] for x in given}
+        extensions = [x for x in entry_extensions(c) if x["url"] not in urls] + given
+        if extensions:
+            e["extension"] = e.get("extension", []) + extensions
     return e
+
+
+def _designation(d: Designation, r5: bool) -> dict[str, Any]:
+    """A designation's JSON; in R5 with the extensions its source gave it."""
+    out = designation_json(d)
+    if r5 and d.extensions:
+        out = {"extension": [{"url": u, key: v} for u, key, v in d.extensions], **out}
+    return out
+
+
+def _listed_designations(listed: dict[str, Any], found: list[dict[str, Any]]) -> list[dict]:
+    """The designations a definition's ``compose`` concept adds (the same text, language and
+    use the code system gives is not repeated), with their known extensions."""
+    seen = {(d.get("language"), d["value"], str(d.get("use"))) for d in found}
+    out = []
+    for d in listed.get("designation") or ():
+        if not isinstance(d, dict) or not isinstance(d.get("value"), str):
+            continue
+        if (d.get("language"), d["value"], str(d.get("use"))) in seen:
+            continue
+        item: dict[str, Any] = {}
+        extensions = known_extensions(d, DESIGNATION_EXTENSIONS)
+        if extensions:
+            item["extension"] = extensions
+        item |= {k: d[k] for k in ("language", "use", "value") if k in d}
+        out.append(item)
+    return out
 
 
 _EXT = "http://hl7.org/fhir/StructureDefinition/"
@@ -422,18 +473,23 @@ def _add_properties(
     entries: list[dict[str, Any]],
     expansion: dict[str, Any],
     wanted: list[str],
+    listed: list[dict[str, Any] | None],
 ) -> None:
     """R5 ``expansion.property`` declarations and each entry's ``property`` values: the ones
-    asked for, and always those the code system gives as extensions (label, order, ...)."""
+    asked for, and always those the code system gives as extensions (label, order, ...), where
+    the definition's own ``compose`` concept (``listed``) gives them it wins."""
     used: dict[str, str] = {}
-    for c, e in zip(concepts, entries, strict=True):
+    for c, e, vc in zip(concepts, entries, listed, strict=True):
         values = [
             {"code": code, key: value}
             for code in wanted
             for key, value in _concept_property(c, code)
         ]
         asked = {v["code"] for v in values}
-        for code, key, value, uri in derived_properties(c):
+        own = valueset_properties(vc) if vc is not None else []
+        given = {p[0] for p in own}
+        derived = [p for p in derived_properties(c) if p[0] not in given] + own
+        for code, key, value, uri in derived:
             if code not in asked:
                 values.append({"code": code, key: value})
                 used.setdefault(code, uri)

@@ -60,6 +60,11 @@ CONCEPT_EXTENSIONS = frozenset(
         "rendering-xhtml",
     )
 ) | {STATUS_AS_GIVEN}
+#: Designation extensions kept with the designation (:attr:`Designation.extensions`): FHIR R5
+#: expansions carry them onto the entry's designation. Others are ignored, as for concepts.
+DESIGNATION_EXTENSIONS = frozenset(
+    _EXT + name for name in ("coding-sctdescid", "structuredefinition-standards-status")
+)
 
 
 def read_codesystem_file(
@@ -272,8 +277,25 @@ class _Reader:
                     use_system=use_system,
                     use_code=use_code,
                     use_display=use_display,
+                    extensions=self.designation_extensions(d, dpath),
                 )
             )
+        return tuple(out)
+
+    def designation_extensions(self, d: dict, dpath: str) -> tuple[tuple[str, str, Any], ...]:
+        """The designation's :data:`DESIGNATION_EXTENSIONS`: (URL, value[x] key, value)."""
+        out = []
+        for j, ext in enumerate(self.array(d, "extension", dpath)):
+            epath = f"{dpath}.extension[{j}]"
+            if not isinstance(ext, dict):
+                raise self.fail(epath, f"must be an object, got {_kind(ext)}")
+            url = self.string(ext, "url", epath, required=True)
+            if url not in DESIGNATION_EXTENSIONS:
+                continue
+            keys = [k for k in ext if k.startswith("value")]
+            if len(keys) != 1 or not isinstance(ext[keys[0]], str | int | float | bool):
+                raise self.fail(epath, "needs exactly one primitive value[x]")
+            out.append((url, keys[0], ext[keys[0]]))
         return tuple(out)
 
     def property_values(self, c: dict, cpath: str) -> list[tuple[str, PropertyValue]]:
