@@ -10,8 +10,10 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -65,6 +67,18 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+@contextmanager
+def _curation(data_dir: Path | None, database: str | None) -> Iterator[Any]:
+    """The curation engine for one command: a refusal is a Danish message and exit 1."""
+    cur = _open(data_dir, database)
+    try:
+        yield cur
+    except TermserverError as exc:
+        raise _fail(exc) from None
+    finally:
+        cur.close()
+
+
 def register(app: typer.Typer) -> None:
     """Add the curation commands to the ``termserver`` CLI."""
     users = typer.Typer(help="Brugere og API-tokens til kurateringen.", no_args_is_help=True)
@@ -78,13 +92,8 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Opret en bruger og udskriv vedkommendes API-token (vises kun denne ene gang)."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             user, token = cur.add_user(None, name, role, by=_operator())
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         err.print(f"Oprettet {user.name} ({user.role}). Gem tokenet nu; det vises ikke igen:")
         print(token)
 
@@ -95,13 +104,8 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Udsted et nyt API-token til en bruger (udskrives én gang)."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             token = cur.new_token(None, name, by=_operator())
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         print(token)
 
     @users.command("tokens")
@@ -111,13 +115,8 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Vis en brugers API-tokens (id, mærke, datoer); selve tokenet gemmes aldrig."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             found = cur.tokens(None, name)
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         table = Table("id", "mærke", "udstedt", "tilbagekaldt")
         for t in found:
             table.add_row(str(t.id), t.label or "", t.created_at[:19], (t.revoked_at or "")[:19])
@@ -131,23 +130,15 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Tilbagekald ét API-token, fx et lækket; brugerens andre tokens virker stadig."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             cur.revoke_token(None, name, token_id, by=_operator())
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         out.print(f"Token {token_id} for {name} er tilbagekaldt.")
 
     @users.command("list")
     def user_list(data_dir: DataDirOpt = None, database: DatabaseOpt = None) -> None:
         """Vis alle brugere og deres roller."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             found = cur.users(None)
-        finally:
-            cur.close()
         table = Table("bruger", "rolle", "oprettet", "aktiv")
         for u in found:
             table.add_row(u.name, u.role, u.created_at[:19], "nej" if u.disabled else "ja")
@@ -165,13 +156,8 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Skift en brugers rolle, eller deaktivér/aktivér brugeren."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             u = cur.update_user(None, name, role=role, disabled=disable, by=_operator())
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         out.print(f"{u.name}: {u.role}{' (deaktiveret)' if u.disabled else ''}")
 
     @app.command("release")
@@ -186,8 +172,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Udgiv alle godkendte ændringer som en ny udgivelse (eller vis udgivelserne)."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             if list_only:
                 current = cur.data.current_name()
                 for r in cur.releases():
@@ -199,10 +184,6 @@ def register(app: typer.Typer) -> None:
                 return
             user = cur.user(as_user)
             info = cur.publish(user, client=_operator())
-        except TermserverError as exc:
-            raise _fail(exc) from None
-        finally:
-            cur.close()
         out.print(f"Udgivet {info.name} ({len(info.changes)} ændringer) → {info.path}")
         for scheme, version in info.scheme_versions.items():
             out.print(f"  {scheme}: ny udgave {version}")
@@ -221,13 +202,10 @@ def register(app: typer.Typer) -> None:
         database: DatabaseOpt = None,
     ) -> None:
         """Vis revisionsloggen: hvem gjorde hvad, hvornår og hvorfra."""
-        cur = _open(data_dir, database)
-        try:
+        with _curation(data_dir, database) as cur:
             entries = cur.audit(
                 None, actor=actor, object_id=object_id, since=since, until=until, limit=limit
             )
-        finally:
-            cur.close()
         for e in entries:
             if as_json:
                 print(json.dumps(e.__dict__, ensure_ascii=False))
