@@ -22,7 +22,7 @@ The rules are those of HL7's reference runner (the Java validator's ``-txtests``
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,19 +179,8 @@ def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> st
                 first_diff.setdefault(a, diff)
         fits.append(row)
     owner: dict[int, int] = {}  # expected index -> actual index
-
-    def place(a: int, seen: set[int]) -> bool:
-        for e in fits[a]:
-            if e in seen:
-                continue
-            seen.add(e)
-            if e not in owner or place(owner[e], seen):
-                owner[e] = a
-                return True
-        return False
-
     for a in range(len(actual)):
-        if not place(a, set()):
+        if not _place(a, fits, owner, set()):
             detail = first_diff.get(a, "it matches only items that other actual items need")
             return f"{path}[{a}]: matches no expected item ({detail})"
     missing = [
@@ -200,6 +189,24 @@ def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> st
     if missing:
         return f"{path}: expected item [{missing[0]}] has no match in the actual array"
     return None
+
+
+def _place(
+    item: int,
+    fits: Sequence[list[int]] | Mapping[int, list[int]],
+    owner: dict[int, int],
+    seen: set[int],
+) -> bool:
+    """Kuhn's augmenting path: give ``item`` one of the partners it ``fits``, moving earlier
+    holders (``owner``: partner -> item) to other partners where they can go."""
+    for partner in fits[item]:
+        if partner in seen:
+            continue
+        seen.add(partner)
+        if partner not in owner or _place(owner[partner], fits, owner, seen):
+            owner[partner] = item
+            return True
+    return False
 
 
 def _contains_pattern(expected: list, actual: list, ctx: Context, path: str) -> str | None:
@@ -211,19 +218,8 @@ def _contains_pattern(expected: list, actual: list, ctx: Context, path: str) -> 
         for e in wanted
     }
     owner: dict[int, int] = {}  # actual index -> expected index
-
-    def place(e: int, seen: set[int]) -> bool:
-        for a in fits[e]:
-            if a in seen:
-                continue
-            seen.add(a)
-            if a not in owner or place(owner[a], seen):
-                owner[a] = e
-                return True
-        return False
-
     for e in wanted:
-        if not place(e, set()):
+        if not _place(e, fits, owner, set()):
             return f"{path}: expected item [{e}] has no match in the actual array"
     return None
 

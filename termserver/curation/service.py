@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -452,35 +452,49 @@ class Curation:
         self, actor: User | None, change_id: int, if_match: str | None, client: str | None = None
     ) -> Change:
         """Send a draft to review after checking it against the current release."""
-        user = require(actor, EDITOR)
-        with self.store.transaction() as tx:
-            change = self._load(tx, change_id)
-            version = self._expect(change, if_match)
-            if change.author != user.name and not user.can(ADMIN):
-                raise auth.Forbidden(f"kun forfatteren ({change.author}) kan foreslå #{change_id}")
-            check_transition(change, PROPOSED)
-            Workspace(self.snapshot()).apply(change, _today())
-            updated = update_change(tx, change, version, status=PROPOSED, proposed_at=utcnow())
-            if updated is None:
-                raise self._stale(tx, change_id)
-            audit.record(tx, user.name, "change.propose", "change", change_id, client)
-        return updated
+        return self._author_moves(
+            actor, change_id, if_match, client, PROPOSED, "propose", "foreslå",
+            check=lambda change: Workspace(self.snapshot()).apply(change, _today()),
+            proposed_at=utcnow(),
+        )  # fmt: skip
 
     def withdraw(
         self, actor: User | None, change_id: int, if_match: str | None, client: str | None = None
     ) -> Change:
         """Take a proposed change back to draft (author or admin)."""
+        return self._author_moves(
+            actor, change_id, if_match, client, DRAFT, "withdraw", "trække", proposed_at=None
+        )
+
+    def _author_moves(
+        self,
+        actor: User | None,
+        change_id: int,
+        if_match: str | None,
+        client: str | None,
+        to: str,
+        action: str,
+        verb_da: str,
+        *,
+        check: Callable[[Change], object] | None = None,
+        proposed_at: str | None,
+    ) -> Change:
+        # Propose and withdraw: the author (or an admin) moves their own change.
         user = require(actor, EDITOR)
         with self.store.transaction() as tx:
             change = self._load(tx, change_id)
             version = self._expect(change, if_match)
             if change.author != user.name and not user.can(ADMIN):
-                raise auth.Forbidden(f"kun forfatteren ({change.author}) kan trække #{change_id}")
-            check_transition(change, DRAFT)
-            updated = update_change(tx, change, version, status=DRAFT, proposed_at=None)
+                raise auth.Forbidden(
+                    f"kun forfatteren ({change.author}) kan {verb_da} #{change_id}"
+                )
+            check_transition(change, to)
+            if check is not None:
+                check(change)
+            updated = update_change(tx, change, version, status=to, proposed_at=proposed_at)
             if updated is None:
                 raise self._stale(tx, change_id)
-            audit.record(tx, user.name, "change.withdraw", "change", change_id, client)
+            audit.record(tx, user.name, f"change.{action}", "change", change_id, client)
         return updated
 
     def approve(

@@ -176,14 +176,7 @@ class StoredResources:
         with self.store.transaction() as tx:
             held = self._current(tx, resource_type, resource_id)
             live = held is not None and not held.deleted
-            if wanted is not None and (not live or held is None or held.version != wanted):
-                now = f'W/"{held.version}"' if live and held else "none"
-                raise FhirError(
-                    412,
-                    "conflict",
-                    f"{resource_type}/{resource_id} is at version {now}, not "
-                    f'W/"{wanted}" (If-Match); read it again and retry',
-                )
+            _check_if_match(resource_type, resource_id, held if live else None, wanted)
             self._check_url(tx, resource_type, resource_id, url, served)
             version, now = (held.version if held else 0) + 1, utcnow()
             stamped = doc | {
@@ -192,14 +185,7 @@ class StoredResources:
                 | {"versionId": str(version), "lastUpdated": now},
             }
             body = orjson.dumps(stamped).decode()
-            try:
-                tx.execute(
-                    "INSERT INTO fhir_resources (resource_type, resource_id, version, deleted,"
-                    " body, url, updated_at, updated_by) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-                    (resource_type, resource_id, version, body, url, now, actor.name),
-                )
-            except IntegrityError:
-                raise self._raced(resource_type, resource_id) from None
+            _append(tx, resource_type, resource_id, version, body, url, now, actor.name)
             audit.record(
                 tx,
                 actor.name,
@@ -235,36 +221,14 @@ class StoredResources:
                 raise FhirError(
                     404, "not-found", f"no stored {resource_type} with id {resource_id!r}"
                 )
-            if wanted is not None and held.version != wanted:
-                raise FhirError(
-                    412,
-                    "conflict",
-                    f'{resource_type}/{resource_id} is at version W/"{held.version}", not '
-                    f'W/"{wanted}" (If-Match); read it again and retry',
-                )
+            _check_if_match(resource_type, resource_id, held, wanted)
             version, now = held.version + 1, utcnow()
-            try:
-                tx.execute(
-                    "INSERT INTO fhir_resources (resource_type, resource_id, version, deleted,"
-                    " body, url, updated_at, updated_by) VALUES (?, ?, ?, 1, NULL, NULL, ?, ?)",
-                    (resource_type, resource_id, version, now, actor.name),
-                )
-            except IntegrityError:
-                raise self._raced(resource_type, resource_id) from None
+            _append(tx, resource_type, resource_id, version, None, None, now, actor.name)
             audit.record(
                 tx, actor.name, "fhir.delete", resource_type, resource_id, client, version=version
             )
         self.refresh()
         return StoredVersion(resource_type, resource_id, version, True, None, now, actor.name)
-
-    @staticmethod
-    def _raced(resource_type: str, resource_id: str) -> FhirError:
-        return FhirError(
-            409,
-            "conflict",
-            f"{resource_type}/{resource_id} was changed by another request at the same time; "
-            "read it again and retry",
-        )
 
     @staticmethod
     def _check_body(resource_type: str, resource_id: str, doc: Any) -> None:
@@ -385,6 +349,48 @@ class StoredResources:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
+
+
+def _check_if_match(
+    resource_type: str, resource_id: str, live: StoredVersion | None, wanted: int | None
+) -> None:
+    """412 when ``If-Match`` names another version than the live one (or there is none)."""
+    if wanted is None or (live is not None and live.version == wanted):
+        return
+    now = f'W/"{live.version}"' if live is not None else "none"
+    raise FhirError(
+        412,
+        "conflict",
+        f'{resource_type}/{resource_id} is at version {now}, not W/"{wanted}" (If-Match); '
+        "read it again and retry",
+    )
+
+
+def _append(
+    tx: Tx,
+    resource_type: str,
+    resource_id: str,
+    version: int,
+    body: str | None,
+    url: str | None,
+    now: str,
+    actor: str,
+) -> None:
+    """Write one version row (a deletion when ``body`` is None); 409 if another request wrote
+    that version first (the unique key on type, id and version)."""
+    try:
+        tx.execute(
+            "INSERT INTO fhir_resources (resource_type, resource_id, version, deleted, body,"
+            " url, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (resource_type, resource_id, version, int(body is None), body, url, now, actor),
+        )
+    except IntegrityError:
+        raise FhirError(
+            409,
+            "conflict",
+            f"{resource_type}/{resource_id} was changed by another request at the same time; "
+            "read it again and retry",
+        ) from None
 
 
 def served_urls(base: Overlay, conceptmap_urls: Iterable[str]) -> frozenset[tuple[str, str]]:
