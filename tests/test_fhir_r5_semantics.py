@@ -185,6 +185,28 @@ def test_an_extension_without_a_usable_value_is_a_400_naming_its_path(client):
     assert "Traceback" not in r.text
 
 
+def test_a_designation_extension_without_a_single_value_is_a_400_naming_its_path(client):
+    cs = _codesystem()
+    cs["concept"][0]["designation"] = [
+        {
+            "language": "de",
+            "value": "Alpha",
+            "extension": [{"url": EXT + "coding-sctdescid", "valueId": "1", "valueString": "2"}],
+        }
+    ]
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "system", "valueUri": CS},
+            {"name": "code", "valueCode": "a"},
+            {"name": "tx-resource", "resource": cs},
+        ],
+    }
+    r = client.post("/fhir/r5/CodeSystem/$lookup", json=body)
+    assert r.status_code == 400
+    assert "tx-resource[0].concept[0].designation[0].extension[0]" in r.text
+
+
 @pytest.mark.parametrize("path", ["/fhir", "/fhir/r5"])
 def test_a_client_value_set_listing_an_unknown_code_leaves_it_out(client, path):
     doc = _expand(client, path, vs=_valueset("a", "nope", "c"))
