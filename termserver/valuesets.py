@@ -84,8 +84,10 @@ class ValueSetError(TermserverError):
         issue_type: str = "invalid",
         value_set: str | None = None,
         missing: str | None = None,
+        message_id: str | None = None,
     ) -> None:
         self.message = message
+        self.message_id = message_id  # HL7's message key for this kind of problem, if any
         self.missing = missing  # the canonical of an imported value set that is not known
         self.location = location
         self.issue_type = issue_type
@@ -467,7 +469,12 @@ class ValueSetIndex:
             return vs
         found = self.get(vs)
         if found is None:
-            raise ValueSetError(f"unknown value set {vs}", "url", "not-found")
+            raise ValueSetError(
+                f"unknown value set {vs}",
+                "url",
+                "not-found",
+                message_id="Unable_to_resolve_value_Set_",
+            )
         return found
 
     def _members(self, vs: ValueSetDef, system_versions: Mapping[str, str] | None) -> _Evaluated:
@@ -547,7 +554,12 @@ class _Evaluator:
     def _expand(self, vs: ValueSetDef, stack: tuple[str, ...]) -> _Members:
         if vs.canonical in stack:
             chain = " -> ".join((*stack, vs.canonical))
-            raise ValueSetError(f"value set imports itself: {chain}", "ValueSet.compose", "invalid")
+            raise ValueSetError(
+                f"value set imports itself: {chain}",
+                "ValueSet.compose",
+                "invalid",
+                message_id="VALUESET_CIRCULAR_REFERENCE",
+            )
         if len(stack) >= MAX_IMPORT_DEPTH:
             raise ValueSetError(
                 f"valueSet imports nested more than {MAX_IMPORT_DEPTH} deep", "ValueSet.compose"
@@ -572,7 +584,12 @@ class _Evaluator:
             if exc.value_set is not None:  # already placed, inside an imported value set
                 raise
             raise ValueSetError(
-                exc.message, exc.location, exc.issue_type, vs.canonical, exc.missing
+                exc.message,
+                exc.location,
+                exc.issue_type,
+                vs.canonical,
+                exc.missing,
+                message_id=exc.message_id,
             ) from None
         if compose.get("inactive") is False:
             members = {k: c for k, c in members.items() if c.active}
@@ -695,15 +712,18 @@ class _Filter:
         self.value: str | None = flt.get("value")
         self.where = where
 
-    def fail(self, message: str, issue_type: str = "invalid") -> ValueSetError:
-        return ValueSetError(message, self.where, issue_type)
+    def fail(
+        self, message: str, issue_type: str = "invalid", message_id: str | None = None
+    ) -> ValueSetError:
+        return ValueSetError(message, self.where, issue_type, message_id=message_id)
 
     def codes(self) -> set[str]:
         op = self.op
         if self.value is None:
             raise self.fail(
                 f"The system {self.system} filter with property = {self.prop}, op = {op} has no "
-                "value"
+                "value",
+                message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE",
             )
         if op in _HIERARCHY_OPS:
             return self._hierarchy()

@@ -181,6 +181,7 @@ def _valueset_supplements(params: OperationParams, shown: Overlay, wanted: list[
                 f"Required supplement not found: {canonical}",
                 f"ValueSet.extension[{i}]",
                 tx_code="not-found",
+                message_id="VALUESET_SUPPLEMENT_MISSING",
             )
         out.append(canonical)
     return out
@@ -199,6 +200,7 @@ def _check_supplements(params: OperationParams, known: frozenset[str]) -> list[s
                 f"Required supplement not found: {canonical}",
                 "useSupplement",
                 tx_code="not-found",
+                message_id="VALUESET_SUPPLEMENT_MISSING",
             )
         wanted.append(canonical)
     return wanted

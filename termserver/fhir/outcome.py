@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+
+
+def message_id_extension(message_id: str) -> dict[str, str]:
+    """The ``operationoutcome-message-id`` extension naming an issue's kind.
+
+    The ids are the message keys of HL7's validator (``Unknown_Code_in_Version``,
+    ``None_of_the_provided_codes_are_in_the_value_set_one`` ...), which tx.fhir.org and HAPI
+    give too: a client can recognise or suppress an issue by its id whatever the wording.
+    """
+    return {"url": MESSAGE_ID, "valueString": message_id}
 
 
 class FhirError(Exception):
@@ -23,8 +34,10 @@ class FhirError(Exception):
         severity: str = "error",
         tx_code: str | None = None,
         text: str | None = None,
+        message_id: str | None = None,
     ) -> None:
         super().__init__(diagnostics)
+        self.message_id = message_id  # HL7's key for this kind of error, reported on R5
         self.text = text  # the bare message, without the location prefix diagnostics may carry
         self.tx_code = tx_code  # a tx-issue-type code (vs-invalid, not-found ...), when known
         self.status = status
@@ -45,6 +58,8 @@ class FhirError(Exception):
         if tx_code:
             details = {"coding": [{"system": TX_ISSUE_TYPE, "code": tx_code}]} | details
         issue: dict[str, Any] = {"severity": self.severity, "code": self.code, "details": details}
+        if self.message_id:
+            issue = {"extension": [message_id_extension(self.message_id)]} | issue
         if self.expression and ("." in self.expression or "[" in self.expression):
             issue["location"] = [self.expression]
             issue["expression"] = [self.expression]

@@ -49,7 +49,13 @@ def apply_supplements(overlay: Overlay, canonicals: Sequence[str]) -> Overlay:
     for canonical in canonicals:
         doc = find_supplement(overlay.supplement_docs, canonical)
         if doc is None:  # the caller checked; a race with a reload is still a clear answer
-            raise FhirError(404, "not-found", f"Required supplement not found: {canonical}")
+            raise FhirError(
+                404,
+                "not-found",
+                f"Required supplement not found: {canonical}",
+                tx_code="not-found",
+                message_id="VALUESET_SUPPLEMENT_MISSING",
+            )
         key = _base_key(vocab, doc, canonical)
         base = releases.get(key)  # two supplements of one code system both apply
         if base is None:

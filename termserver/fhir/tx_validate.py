@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from termserver.fhir.codesystem_ops import coding_from
-from termserver.fhir.outcome import TX_ISSUE_TYPE, bad_request
+from termserver.fhir.outcome import TX_ISSUE_TYPE, bad_request, message_id_extension
 from termserver.fhir.params import Coding, OperationParams
 from termserver.fhir.valueset_ops import requested_valueset, valueset_error
+from termserver.loading.fhir_codesystem import STATUS_AS_GIVEN
 from termserver.model import Concept, language_matches
 from termserver.valuesets import ValueSetDef, ValueSetError, ValueSetIndex
 from termserver.vocabulary import Vocabulary
+
+#: HL7's key for "the code is not in the value set", for one code or one coding of several.
+NOT_IN_VS = "None_of_the_provided_codes_are_in_the_value_set_one"
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,14 @@ class Issue:
     # R5 deprecates ``location`` (XML-specific); the ecosystem's display issues give only the
     # FHIRPath ``expression``, while its other issues still carry both.
     located: bool = True
+    message_id: str | None = None  # HL7's key for this kind of issue (outcome.message_id_extension)
 
     def json(self) -> dict[str, Any]:
         """The issue as FHIR JSON."""
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {}
+        if self.message_id:
+            out["extension"] = [message_id_extension(self.message_id)]
+        out |= {
             "severity": self.severity,
             "code": self.code,
             "details": {
@@ -94,6 +102,9 @@ class _Validator:
         self.index = index
         self.vs = vs
         language = params.str("displayLanguage") or _valueset_language(vs)
+        # Messages name the languages as the request gave them (an Accept-Language header with
+        # its weights), as HL7 servers do.
+        self.languages_given = (language or "").strip() or "--"
         self.languages = [
             x.split(";")[0].strip() for x in (language or "").split(",") if x.split(";")[0].strip()
         ]
@@ -145,6 +156,7 @@ class _Validator:
                 "not-in-vs",
                 f"The provided code '#{code}' was not found in the value set '{_vs_name(self.vs)}'",
                 f"{prefix}code",
+                message_id=NOT_IN_VS,
             ),
             Issue(
                 "warning",
@@ -153,6 +165,7 @@ class _Validator:
                 "Coding has no system. A code with no system has no defined meaning, and it "
                 "cannot be validated. A system should be provided",
                 prefix.rstrip(".") or "code",
+                message_id="Coding_has_no_system__cannot_validate",
             ),
         ]
         return _failure(code, issues)
@@ -173,6 +186,7 @@ class _Validator:
                 "not-in-vs",
                 f"The provided code '#{code}' was not found in the value set '{_vs_name(self.vs)}'",
                 where,
+                message_id=NOT_IN_VS,
             ),
             Issue(
                 "error",
@@ -181,6 +195,10 @@ class _Validator:
                 f"The System URI could not be determined for the code '{code}' in the ValueSet "
                 f"'{_vs_name(self.vs)}': value set expansion has {found}",
                 where,
+                # The keys the suite gives for the two cases.
+                message_id="Unable_to_resolve_system__value_set_has_multiple_matches"
+                if holding
+                else "UNABLE_TO_INFER_CODESYSTEM",
             ),
         ]
         return _failure(code, issues)
@@ -208,6 +226,7 @@ class _Validator:
                     f"A definition for CodeSystem '{c.system}' version '{c.version}' could not be "
                     f"found, so the code cannot be validated. Valid versions: {held}",
                     f"{prefix}version" if prefix else "version",
+                    message_id="UNKNOWN_CODESYSTEM_VERSION",
                 )
             )
             return out
@@ -233,6 +252,7 @@ class _Validator:
                         "correct case anyway",
                         f"{prefix}code",
                         in_message=False,
+                        message_id="CODE_CASE_DIFFERENCE",
                     )
                 )
         if concept is None and self.vocab.release(c.system, version).content == "fragment":
@@ -247,6 +267,7 @@ class _Validator:
                     "in some other fragment",
                     f"{prefix}code",
                     in_message=False,
+                    message_id="UNKNOWN_CODE_IN_FRAGMENT",
                 )
             )
             out.valid = True
@@ -263,6 +284,7 @@ class _Validator:
                     "invalid-code",
                     f"Unknown code '{c.code}' in the CodeSystem '{c.system}'{where}",
                     f"{prefix}code",
+                    message_id="Unknown_Code_in_Version" if version else "Unknown_Code_in",
                 )
             )
             if self.vs is not None:
@@ -275,9 +297,10 @@ class _Validator:
                     "warning",
                     "business-rule",
                     "code-comment",
-                    f"The concept '{concept.code}' has a status of inactive and its use should be "
-                    "reviewed",
+                    f"The concept '{concept.code}' has a status of {_inactive_status(concept)} and "
+                    "its use should be reviewed",
                     prefix.rstrip(".") or "code",
+                    message_id="INACTIVE_CONCEPT_FOUND",
                 )
             )
         if self.vs is not None and not self._in_vs(out, concept, in_cc):
@@ -298,7 +321,15 @@ class _Validator:
             # An import that is not known: the answer is "cannot tell", not a failed request.
             self.unresolved = True
             text = f"A definition for the value Set '{exc.missing}' could not be found"
-            out.issues.append(Issue("error", "not-found", "not-found", text))
+            out.issues.append(
+                Issue(
+                    "error",
+                    "not-found",
+                    "not-found",
+                    text,
+                    message_id="Unable_to_resolve_value_Set_",
+                )
+            )
             return False
         if member is not None and self.active_only and not member.active:
             out.issues.append(
@@ -308,6 +339,7 @@ class _Validator:
                     "code-rule",
                     f"The concept '{concept.code}' is valid but is not active",
                     f"{prefix}code",
+                    message_id="STATUS_CODE_WARNING_CODE",
                 )
             )
             member = None
@@ -318,24 +350,44 @@ class _Validator:
 
     def _not_in_vs(self, c: Coding, prefix: str, in_cc: bool) -> Issue:
         assert self.vs is not None
-        # HL7 servers quote the display given with the code, so the reader sees what was meant.
+        # HL7 servers quote the display (and version) given with the code, so the reader sees
+        # what was meant.
         given = f" ('{c.display}')" if c.display else ""
         text = (
-            f"The provided code '{c.system}#{c.code}{given}' was not found in the value set "
-            f"'{_vs_name(self.vs)}'"
+            f"The provided code '{_canonical(c.system or '', c.version)}#{c.code}{given}' was not "
+            f"found in the value set '{_vs_name(self.vs)}'"
         )
         if in_cc:
+            # One coding of several: the "No valid coding" error speaks for the whole concept,
+            # so this note stays out of ``message``.
             return Issue(
-                "information", "code-invalid", "this-code-not-in-vs", text, f"{prefix}code"
+                "information",
+                "code-invalid",
+                "this-code-not-in-vs",
+                text,
+                f"{prefix}code",
+                in_message=False,
+                message_id=NOT_IN_VS,
             )
-        return Issue("error", "code-invalid", "not-in-vs", text, f"{prefix}code")
+        return Issue(
+            "error", "code-invalid", "not-in-vs", text, f"{prefix}code", message_id=NOT_IN_VS
+        )
 
     def _unknown_system(self, out: Checked, in_cc: bool) -> Checked:
         c, prefix = out.coding, out.prefix
         assert c.system is not None
         if self.index is not None and self.index.get(c.system) is not None:
             text = f"The Coding references a value set, not a code system ('{c.system}')"
-            out.issues.append(Issue("error", "invalid", "invalid-data", text, f"{prefix}system"))
+            out.issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    "invalid-data",
+                    text,
+                    f"{prefix}system",
+                    message_id="Terminology_TX_System_ValueSet2",
+                )
+            )
             if self.vs is not None:
                 out.issues.append(self._not_in_vs(c, prefix, in_cc))
             return out
@@ -345,7 +397,16 @@ class _Validator:
         name = f"'{c.system}'" if referenced or local else c.system
         if local:
             text = "Coding.system must be an absolute reference, not a local reference"
-            out.issues.append(Issue("error", "invalid", "invalid-data", text, f"{prefix}system"))
+            out.issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    "invalid-data",
+                    text,
+                    f"{prefix}system",
+                    message_id="Terminology_TX_System_Relative",
+                )
+            )
         out.issues.append(
             Issue(
                 "error",
@@ -354,6 +415,7 @@ class _Validator:
                 f"A definition for CodeSystem {name} could not be found, so the code cannot be "
                 "validated",
                 f"{prefix}system",
+                message_id="UNKNOWN_CODESYSTEM",
             )
         )
         if not referenced:
@@ -377,7 +439,7 @@ class _Validator:
             return
         where = f"{out.prefix}display"
         ref = f"{out.coding.system}#{out.coding.code}"
-        langs = ",".join(self.languages)
+        langs = self.languages_given
         if not labels:  # nothing in the languages asked for: judge by the default language
             if any(_same(given, v) for v, _ in every):
                 text = (
@@ -386,7 +448,15 @@ class _Validator:
                     "for the default language"
                 )
                 out.issues.append(
-                    Issue("information", "invalid", "invalid-display", text, where, located=False)
+                    Issue(
+                        "information",
+                        "invalid",
+                        "invalid-display",
+                        text,
+                        where,
+                        located=False,
+                        message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK",
+                    )
                 )
                 return
             text = (
@@ -395,7 +465,15 @@ class _Validator:
             )
             severity = "warning" if self.lenient else "error"
             out.issues.append(
-                Issue(severity, "invalid", "invalid-display", text, where, located=False)
+                Issue(
+                    severity,
+                    "invalid",
+                    "invalid-display",
+                    text,
+                    where,
+                    located=False,
+                    message_id="NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR",
+                )
             )
             return
         shown = labels or [(concept.display, concept.language)]
@@ -405,16 +483,21 @@ class _Validator:
             if len(named) == 1
             else f"one of {len(named)} choices: {', '.join(named[:-1])} or {named[-1]}"
         )
-        langs = ",".join(self.languages) or "--"
+        # A display right but for its spaces gets its own wording (and id), as at HL7.
+        spacing = any(_spaced(given) == _spaced(v) for v, _ in shown)
+        wrong = "Wrong whitespace in Display Name" if spacing else "Wrong Display Name"
         out.issues.append(
             Issue(
                 "warning" if self.lenient else "error",
                 "invalid",
                 "invalid-display",
-                f"Wrong Display Name '{given}' for {out.coding.system}#{out.coding.code}. Valid "
+                f"{wrong} '{given}' for {out.coding.system}#{out.coding.code}. Valid "
                 f"display is {choices} (for the language(s) '{langs}')",
                 f"{out.prefix}display",
                 located=False,
+                message_id="Display_Name_WS_for__should_be_one_of__instead_of"
+                if spacing
+                else "Display_Name_for__should_be_one_of__instead_of",
             )
         )
 
@@ -440,6 +523,7 @@ class _Validator:
                     "code-invalid",
                     "not-in-vs",
                     f"No valid coding was found for the value set '{_vs_name(self.vs)}'",
+                    message_id="TX_GENERAL_CC_ERROR_MESSAGE",
                 ),
             )
         shown = member or (checked[0] if not in_cc else None)
@@ -521,6 +605,19 @@ def _vs_name(vs: ValueSetDef) -> str:
 
 def _canonical(system: str, version: str | None) -> str:
     return f"{system}|{version}" if version else system
+
+
+def _spaced(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _inactive_status(concept: Concept) -> str:
+    """How HL7 messages name an inactive concept's status: ``retired and inactive`` where the
+    code system gives a status of its own, else ``inactive``."""
+    given = next((p.value for p in concept.properties if p.code == STATUS_AS_GIVEN), None)
+    if isinstance(given, str) and given not in ("active", "inactive"):
+        return f"{given} and inactive"
+    return "inactive"
 
 
 def _same(given: str, label: str) -> bool:

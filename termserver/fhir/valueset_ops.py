@@ -18,7 +18,7 @@ from termserver.fhir.concept_extensions import (
     valueset_entry_extensions,
     valueset_properties,
 )
-from termserver.fhir.outcome import FhirError, bad_request, not_found, too_costly
+from termserver.fhir.outcome import FhirError, bad_request, too_costly
 from termserver.fhir.params import OperationParams
 from termserver.fhir.resources import designation_json, display_designation, property_value
 from termserver.loading.fhir_codesystem import DESIGNATION_EXTENSIONS
@@ -54,7 +54,13 @@ def valueset_error(exc: ValueSetError) -> FhirError:
     status = {"not-found": 404, "too-costly": 422, "not-supported": 422}.get(exc.issue_type, 400)
     tx_code = "vs-invalid" if exc.issue_type == "invalid" else None
     return FhirError(
-        status, exc.issue_type, str(exc), exc.location, tx_code=tx_code, text=exc.message
+        status,
+        exc.issue_type,
+        str(exc),
+        exc.location,
+        tx_code=tx_code,
+        text=exc.message,
+        message_id=exc.message_id,
     )
 
 
@@ -86,7 +92,16 @@ def requested_valueset(index: ValueSetIndex, params: OperationParams) -> ValueSe
         msg = f"unknown value set {url}" + (
             f" version {version} (held: {held.version or 'unversioned'})" if held else ""
         )
-        raise not_found(msg, "url")
+        named = f"{url}|{version}" if version else url
+        raise FhirError(
+            404,
+            "not-found",
+            msg,
+            "url",
+            tx_code="not-found",
+            text=f"A definition for the value Set '{named}' could not be found",
+            message_id="Unable_to_resolve_value_Set_",
+        )
     return vs
 
 
