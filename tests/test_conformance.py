@@ -59,6 +59,68 @@ def test_warning_optional_items_may_be_missing_in_every_mode():
     assert compare(expected, [{"name": "a"}, {"name": "other"}], Context()) is not None
 
 
+R4 = Context(variables={"version": "4.0.1"})
+R5 = Context(variables={"version": "5.0.0"})
+
+
+def test_only_items_are_required_where_their_filter_passes_and_forbidden_elsewhere():
+    expected = [{"name": "a"}, {"$only$": "version:4", "name": "r4-only"}]
+    both, one = [{"name": "a"}, {"name": "r4-only"}], [{"name": "a"}]
+    assert compare(expected, both, R4) is None
+    assert compare(expected, one, R4) is not None  # required on R4
+    assert compare(expected, one, R5) is None
+    assert "excludes" in compare(expected, both, R5)  # forbidden on R5
+    # Forbidden means no actual item may match it, even where it would fit another expected one.
+    loose = [{"name": "$token$"}, {"$only$": "tx.fhir.org", "name": "x"}]
+    assert compare(loose, [{"name": "y"}], Context()) is None
+    assert "excludes" in compare(loose, [{"name": "x"}], Context())
+    tx = Context(modes=frozenset({"tx.fhir.org"}))
+    assert compare(loose, [{"name": "x"}, {"name": "y"}], tx) is None
+    negated = [{"$only$": "!tx.fhir.org", "name": "x"}]
+    assert compare(negated, [{"name": "x"}], Context()) is None
+    assert compare(negated, [], Context()) is not None
+    assert compare(negated, [], Context(modes=frozenset({"tx.fhir.org"}))) is None
+    assert compare([{"$only$": True, "name": "x"}], [], Context()) is not None  # always required
+    assert "excludes" in compare([{"$only$": False, "n": 1}], [{"n": 1}], Context())
+    # In pattern mode too, where extra actual items are otherwise allowed.
+    r4, r5 = (Context(variables=c.variables, pattern=True) for c in (R4, R5))
+    assert "excludes" in compare(expected, both, r5)
+    assert compare(expected, [*both, {"name": "z"}], r4) is None
+    assert compare(expected, [{"name": "a"}, {"name": "z"}], r4) is not None
+
+
+def test_only_on_a_property_value_governs_the_property():
+    expected = {"code": "x", "r4": {"$only$": "version:4", "value": 1}}
+    assert compare(expected, {"code": "x", "r4": {"value": 1}}, R4) is None
+    assert "missing property" in compare(expected, {"code": "x"}, R4)
+    assert compare(expected, {"code": "x"}, R5) is None
+    assert "excludes" in compare(expected, {"code": "x", "r4": {"value": 1}}, R5)
+
+
+def test_a_malformed_only_filter_is_reported_not_guessed():
+    with pytest.raises(UnknownMarkerError):
+        compare([{"$only$": 4, "name": "x"}], [{"name": "x"}])
+
+
+def test_optional_true_as_a_string_is_a_mode_name_not_a_boolean():
+    # Read as the reference runner's CompareUtilities reads it: "X" passes when mode X is on.
+    expected = [{"name": "a"}, {"$optional$": "true", "name": "b"}]
+    assert "expected 2 items" in compare(expected, [{"name": "a"}], Context())
+    assert compare(expected, [{"name": "a"}], Context(modes=frozenset({"true"}))) is None
+    assert compare([{"name": "a"}, {"$optional$": True, "name": "b"}], [{"name": "a"}]) is None
+    assert compare([{"name": "a"}, {"$optional$": False, "name": "b"}], [{"name": "a"}])
+
+
+def test_version_filters_match_the_start_of_the_server_release():
+    expected = [{"name": "a"}, {"$optional$": "version:4.0", "name": "b"}]
+    assert compare(expected, [{"name": "a"}], R4) is None
+    assert compare(expected, [{"name": "a"}], R5) is not None
+    assert compare(expected, [{"name": "a"}], Context(variables={"version": "4.3.0"})) is not None
+    not_r4 = [{"name": "a"}, {"$optional$": "!version:4", "name": "b"}]
+    assert compare(not_r4, [{"name": "a"}], R5) is None
+    assert compare(not_r4, [{"name": "a"}], R4) is not None
+
+
 def test_a_property_of_only_optional_items_may_be_absent():
     expected = {"code": "x", "extension": [{"$optional$": True, "url": "u"}]}
     assert compare(expected, {"code": "x"}) is None
@@ -288,15 +350,51 @@ def test_a_test_gated_to_another_fhir_version_is_skipped(tmp_path):
     assert not same_version("5.0", "5.01.0") and not same_version("4.0", "4.3.0")
 
 
-def _mock_runner(tmp_path: Path, seen: list) -> Runner:
+def test_a_negated_version_runs_against_every_other_fhir_version(tmp_path):
+    from termserver.conformance.suite import same_version
+
+    test = {"name": "not-r4", "operation": "expand", "response": "r.json", "version": "!4.0"}
+    (tmp_path / "test-cases.json").write_text(
+        json.dumps({"suites": [{"name": "s", "tests": [test]}]})
+    )
+    (not_r4,) = load_suites(tmp_path)[0].tests
+    modes = frozenset({"general"})
+    assert not_r4.skip_reason(modes, "5.0.0") is None
+    assert not_r4.skip_reason(modes, "4.0.1") == "version !4.0"
+    assert not_r4.skip_reason(modes) is not None  # no release known: not run
+    assert same_version("4.0", "4.0") and same_version("4.0", "4.0.1")
+    assert same_version("!4.0", "4.3.0") and not same_version("!4.0", "4.0")
+
+
+def test_a_suite_gated_to_a_fhir_version_runs_only_against_it(tmp_path):
+    parameters = {"resourceType": "Parameters", "parameter": [{"name": "result"}]}
+    for name in ("q.json", "r.json"):
+        (tmp_path / name).write_text(json.dumps(parameters))
+    lookup = {"name": "t", "operation": "lookup", "request": "q.json", "response": "r.json"}
+    suites = [
+        {"name": "r4", "version": "4.0", "tests": [lookup]},
+        {"name": "not-r4", "version": "!4.0", "tests": [lookup]},
+        {"name": "r5", "version": "5.0", "tests": [lookup, lookup]},
+    ]
+    (tmp_path / "test-cases.json").write_text(json.dumps({"suites": suites}))
+    runner = _mock_runner(tmp_path, [])  # an R5 server
+    r4, not_r4, r5 = (runner.run_suite(s) for s in load_suites(tmp_path))
+    assert (r4.passed, r4.skipped) == (0, 1)
+    assert (not_r4.passed, not_r4.skipped) == (1, 0), not_r4.failures
+    assert (r5.passed, r5.skipped) == (2, 0), r5.failures
+
+
+def _mock_runner(tmp_path: Path, seen: list, sent: list | None = None) -> Runner:
     """A runner whose server answers $versions (R5), metadata, and every operation with the
-    Parameters in r.json."""
+    Parameters in r.json; ``sent`` gets the body of each POST."""
     import httpx
 
     answer = json.loads((tmp_path / "r.json").read_text())
 
     def server(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.path)
+        if sent is not None and request.method == "POST":
+            sent.append(json.loads(request.content))
         if request.url.path.endswith("/$versions"):
             versions = [{"name": "default", "valueCode": "5.0"}]
             return httpx.Response(200, json={"resourceType": "Parameters", "parameter": versions})
@@ -375,6 +473,42 @@ def test_a_setup_file_that_is_there_but_broken_fails_its_tests(tmp_path):
     assert result.failures["t"].startswith("setup: ") and "cs.json" in result.failures["t"]
 
 
+def test_lenient_display_sets_its_parameter_on_validate_code_requests_only(tmp_path):
+    strict = {"name": "lenient-display-validation", "valueBoolean": False}
+    request = {"resourceType": "Parameters", "parameter": [{"name": "code"}, strict]}
+    (tmp_path / "q.json").write_text(json.dumps(request))
+    (tmp_path / "r.json").write_text(json.dumps({"resourceType": "Parameters", "parameter": []}))
+    profile = {"resourceType": "Parameters", "parameter": [{"name": "uuid"}, strict]}
+    (tmp_path / "parameters-default.json").write_text(json.dumps(profile))
+    files = {"request": "q.json", "response": "r.json"}
+    tests = [
+        {"name": "vs", "operation": "validate-code", **files, "lenient-display": True},
+        {"name": "cs", "operation": "cs-validate-code", **files, "lenient-display": False},
+        {"name": "as-is", "operation": "validate-code", **files},
+        {"name": "string", "operation": "validate-code", **files, "lenient-display": "true"},
+        {"name": "lookup", "operation": "lookup", **files, "lenient-display": True},
+    ]
+    (tmp_path / "test-cases.json").write_text(
+        json.dumps({"suites": [{"name": "s", "tests": tests}]})
+    )
+    sent: list[dict] = []
+    result = _mock_runner(tmp_path, [], sent).run_suite(load_suites(tmp_path)[0])
+    assert result.passed == 5, result.failures
+
+    def lenient(body: dict) -> list:
+        return [p for p in body["parameter"] if p["name"] == "lenient-display-validation"]
+
+    vs, cs, as_is, string, lookup = sent
+    # The test's value wins over the request's and the profile's: one parameter, after the
+    # request's own.
+    assert lenient(vs) == [{"name": "lenient-display-validation", "valueBoolean": True}]
+    assert [p["name"] for p in vs["parameter"]] == ["code", "lenient-display-validation", "uuid"]
+    assert lenient(cs) == [{"name": "lenient-display-validation", "valueBoolean": False}]
+    # Without the property (or with a non-boolean one), and on other operations: as given.
+    for body in (as_is, string, lookup):
+        assert lenient(body) == [strict, strict]
+
+
 # --- the suite and the ratchet -----------------------------------------------------------------
 
 
@@ -430,9 +564,12 @@ def test_missing_suite_files_are_not_run_and_named_without_stopping_the_run(tmp_
 
 def test_the_runner_reports_a_mixed_copy_of_the_suite_honestly(tmp_path, live_server, capsys):
     """As on a full checkout: a real suite, an operation we do not know, a test whose files the
-    copy lacks, a disabled test and one for another FHIR version; none stops the run."""
+    copy lacks, a disabled test and one for another FHIR version; none stops the run. Suites
+    marked sequential run last, in manifest order; the reference runner's summary comes before
+    our own closing line."""
     import shutil
 
+    from termserver import __version__
     from termserver.conformance.__main__ import main
 
     ours = {s["name"]: s for s in json.loads((SUITE / "test-cases.json").read_text())["suites"]}
@@ -440,9 +577,10 @@ def test_the_runner_reports_a_mixed_copy_of_the_suite_honestly(tmp_path, live_se
     shutil.copy(SUITE / "parameters-default.json", tmp_path)
     case_test = ours["case"]["tests"][0]
     cases = {
+        "version": "0.0.1-test",
         "suites": [
-            ours["case"],
-            {"name": "future", "mode": "general", "setup": [], "tests": [
+            {**ours["case"], "sequential": True},
+            {"name": "future", "mode": "general", "setup": [], "sequential": True, "tests": [
                 {"name": "batch", "operation": "batch-validate", "request": "batch/q.json",
                  "response": "batch/r.json"}]},
             {"name": "elsewhere", "mode": "general", "setup": ["big/codesystem-big.json"],
@@ -462,15 +600,71 @@ def test_the_runner_reports_a_mixed_copy_of_the_suite_honestly(tmp_path, live_se
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{live_server}{FHIR_PATH}: FHIR 5.0.0"
     assert lines[1:] == [
-        "case: 6/6 passed",
-        "future: 0/0 passed, 1 skipped",
         "elsewhere: 0/0 passed, 1 not run (missing file)",
         "  not run: big-expand: missing big/codesystem-big.json",
         "gated: 1/1 passed, 2 skipped",
+        "case: 6/6 passed",
+        "future: 0/0 passed, 1 skipped",
+        # The test that could not be run is a failure to the reference runner.
+        f"termserver v{__version__} failed 1 of 8 HL7 terminology service tests (modes general, "
+        f"tests v0.0.1-test, runner termserver {__version__})",
         "7 passed, 0 failed, 3 skipped, 1 not run (missing file)",
     ]
     counts = json.loads(report.read_text())
     assert counts["elsewhere"]["not_run"] == [["big-expand", "big/codesystem-big.json"]]
+
+
+def test_a_server_given_as_a_fhir_base_is_tested_as_is(live_server, capsys):
+    from termserver.conformance.__main__ import fhir_base, main
+
+    assert fhir_base("http://host:8000") == f"http://host:8000{FHIR_PATH}"
+    assert fhir_base("http://host:8000/", "/fhir") == "http://host:8000/fhir"
+    assert fhir_base("https://r4.ontoserver.csiro.au/fhir") == "https://r4.ontoserver.csiro.au/fhir"
+    assert fhir_base("http://host:8000/fhir/r5/") == "http://host:8000/fhir/r5"
+    argv = ["--source", str(SUITE), "--suite", "case", "--server", f"{live_server}{FHIR_PATH}/"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{live_server}{FHIR_PATH}: FHIR 5.0.0"
+    assert lines[1] == "case: 6/6 passed"
+
+
+def test_the_hl7_summary_names_the_software_modes_and_test_version():
+    import httpx
+
+    from termserver import __version__
+    from termserver.conformance.__main__ import hl7_summary
+    from termserver.conformance.runner import software_name
+
+    def serving(doc, status=200):
+        return httpx.Client(
+            transport=httpx.MockTransport(lambda r: httpx.Response(status, json=doc))
+        )
+
+    caps = {"resourceType": "CapabilityStatement", "software": {"name": "Ontoserver"}}
+    assert software_name(serving(caps), "http://x/fhir") == "Ontoserver"
+    caps["software"]["version"] = "6.20.1"
+    assert software_name(serving(caps), "http://x/fhir") == "Ontoserver v6.20.1"
+    assert software_name(serving({"resourceType": "CapabilityStatement"}), "http://x/fhir") == (
+        "http://x/fhir"
+    )
+    assert software_name(serving({}, 500), "http://x/fhir") == "http://x/fhir"
+    runner = f"runner termserver {__version__}"
+    assert hl7_summary("S v1", 5, 0, {"general"}, "1.9.3") == (
+        f"S v1 passed all 5 HL7 terminology service tests (modes general, tests v1.9.3, {runner})"
+    )
+    assert hl7_summary("S", 3, 2, {"general", "flat"}, None) == (
+        "S failed 2 of 5 HL7 terminology service tests (modes flat+general, "
+        f"tests unknown (no version in test-cases.json), {runner})"
+    )
+
+
+def test_sequential_suites_run_after_the_others_in_manifest_order(tmp_path):
+    from termserver.conformance.suite import run_order
+
+    names = [("a", True), ("b", False), ("c", True), ("d", False)]
+    suites = [{"name": n, "sequential": seq, "tests": []} for n, seq in names]
+    (tmp_path / "test-cases.json").write_text(json.dumps({"suites": suites}))
+    assert [s.name for s in run_order(load_suites(tmp_path))] == ["b", "d", "a", "c"]
 
 
 def test_no_suite_passes_fewer_tests_than_its_baseline(tmp_path):

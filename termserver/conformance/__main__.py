@@ -6,19 +6,45 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from termserver.conformance.runner import Runner, fresh_server
+from termserver import __version__
+from termserver.conformance.runner import Runner, fresh_server, software_name
 from termserver.conformance.suite import (
     FLAT_MODE,
     SUPPORTED_MODES,
     SuiteError,
     load_suites,
+    manifest_version,
     read_json,
+    run_order,
 )
 
 #: The FHIR endpoint the runner tests, relative to the server root (see CONFORMANCE.md).
 FHIR_PATH = "/fhir/r5"
+
+
+def fhir_base(server: str, fhir_path: str = FHIR_PATH) -> str:
+    """The FHIR base URL to test: ``server`` as given when it has a path (a FHIR base, as HL7's
+    runner takes ``-tx``), else the server root with ``fhir_path`` (our own server's layout)."""
+    root = server.rstrip("/")
+    return root if urlsplit(server).path not in ("", "/") else root + fhir_path
+
+
+def hl7_summary(
+    software: str, passed: int, failed: int, modes: Iterable[str], tests_version: str | None
+) -> str:
+    """The reference runner's closing line: ``passed all N`` or ``failed F of N`` tests, with
+    the modes, the version of the test cases and the runner."""
+    total = passed + failed
+    outcome = f"failed {failed} of {total}" if failed else f"passed all {total}"
+    tests = f"v{tests_version}" if tests_version else "unknown (no version in test-cases.json)"
+    return (
+        f"{software} {outcome} HL7 terminology service tests (modes {'+'.join(sorted(modes))}, "
+        f"tests {tests}, runner termserver {__version__})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--source", required=True, type=Path, help="folder holding test-cases.json")
     ap.add_argument("--suite", action="append", default=[], help="only this suite (repeatable)")
-    ap.add_argument("--server", help="server root URL (default: start a fresh termserver)")
-    ap.add_argument("--fhir-path", default=FHIR_PATH, help=f"FHIR endpoint (default {FHIR_PATH})")
+    ap.add_argument(
+        "--server",
+        help="FHIR base URL (http://host/fhir), or a termserver root (http://host:8000) to which "
+        "--fhir-path is added (default: start a fresh termserver)",
+    )
+    ap.add_argument(
+        "--fhir-path",
+        default=FHIR_PATH,
+        help=f"FHIR endpoint below a server root (default {FHIR_PATH})",
+    )
     ap.add_argument("--diffs", type=Path, help="write one diff file per failing test here")
     ap.add_argument("--externals", type=Path, help="message texts, e.g. messages-tx.fhir.org.json")
     ap.add_argument("--mode", action="append", default=[], help="extra mode to run (repeatable)")
@@ -50,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         source = source / "tests"
     try:
         suites = load_suites(source)
+        tests_version = manifest_version(source)
         externals = read_json(args.externals) if args.externals else None
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -60,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no suite named {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         suites = [s for s in suites if s.name in args.suite]
+    suites = run_order(suites)
     with contextlib.ExitStack() as stack:
         # The suite uses FHIR's own code systems (administrative-gender ...): load them.
         root = args.server or stack.enter_context(fresh_server(("--fhir-core",)))
         runner = Runner(
             tests_dir=source,
-            base=root.rstrip("/") + args.fhir_path,
+            base=fhir_base(root, args.fhir_path),
             modes=SUPPORTED_MODES | set(args.mode) | ({FLAT_MODE} if args.flat else set()),
             externals=externals if isinstance(externals, dict) else None,
             diffs=args.diffs,
@@ -88,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             passed, failed = passed + result.passed, failed + result.failed
             skipped, not_run = skipped + result.skipped, not_run + len(result.not_run)
+        software = software_name(runner.client, runner.base)
+    # A test that could not be run counts as failed here, as the reference runner fails it; our
+    # own line, last, keeps the two apart.
+    print(hl7_summary(software, passed, failed + not_run, runner.modes, tests_version))
     print(
         f"{passed} passed, {failed} failed"
         + (f", {skipped} skipped" if skipped else "")

@@ -8,6 +8,9 @@ The rules are those of HL7's reference runner (the Java validator's ``-txtests``
 * array order never matters: each actual item must match a distinct expected item, and every
   expected item not marked ``"$optional$": true`` must be matched; arrays named in
   ``$count-arrays$`` are compared by length only;
+* ``$optional$`` and ``$only$`` take a filter (:func:`passes`): an item whose ``$optional$``
+  filter passes may be missing; an item whose ``$only$`` filter does not pass must be absent
+  (an actual item matching it fails), and is otherwise an ordinary item;
 * *pattern mode* (the reference runner's for ``metadata`` and ``term-caps``): the expected
   document is a pattern the actual one must contain, so unexpected properties and extra array
   items are allowed, but every required expected item still needs its own actual item;
@@ -27,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPTIONAL = "$optional$"
+ONLY = "$only$"
 OPTIONAL_PROPERTIES = "$optional-properties$"
 COUNT_ARRAYS = "$count-arrays$"
-_CONTROL = {OPTIONAL, OPTIONAL_PROPERTIES, COUNT_ARRAYS, "fhir_comments"}
+_CONTROL = {OPTIONAL, ONLY, OPTIONAL_PROPERTIES, COUNT_ARRAYS, "fhir_comments"}
 # Patterns as in the reference runner (org.hl7.fhir.utilities CompareUtilities).
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
@@ -114,6 +118,10 @@ def _compare_objects(expected: dict, actual: dict, ctx: Context, path: str) -> s
     for name, value in expected.items():
         if name in _CONTROL:
             continue
+        if isinstance(value, dict) and is_excluded(value, ctx):
+            if name in actual:
+                return f"{path}.{name}: present, but {ONLY} {value[ONLY]!r} excludes it here"
+            continue
         if name not in actual:
             if name in optional or _all_optional(value, ctx):
                 continue
@@ -129,21 +137,46 @@ def _compare_objects(expected: dict, actual: dict, ctx: Context, path: str) -> s
     return None
 
 
-def is_optional(item: Any, ctx: Context | None = None) -> bool:
-    """An array item the actual answer may leave out: ``"$optional$": true``, a mode
-    condition (``"X"``: optional when mode X is on; ``"!X"``: optional unless it is), or
-    ``"warning:..."`` (always optional; the reference runner warns when it is missing)."""
-    if not isinstance(item, dict) or OPTIONAL not in item:
-        return False
-    flag = item[OPTIONAL]
+def passes(flag: Any, ctx: Context | None = None) -> bool:
+    """Does a ``$optional$``/``$only$`` filter pass?
+
+    JSON ``true`` always passes and ``false`` never; a string is a filter: ``"X"`` passes when
+    mode X is on (so the string ``"true"`` names a mode, as in the reference runner's
+    CompareUtilities), ``"!X"`` when it is off, ``"version:4"`` when the server's FHIR version
+    (the ``version`` variable, else a ``version:N`` mode) starts with ``4``, and
+    ``"warning:..."`` always. Anything else never passes."""
+    ctx = ctx or Context()
     if isinstance(flag, bool):
         return flag
-    if isinstance(flag, str):
-        if flag.startswith("warning:"):
-            return True  # optional everywhere; the reference runner only warns when it is missing
-        modes = ctx.modes if ctx is not None else frozenset()
-        return flag[1:] not in modes if flag.startswith("!") else flag in modes
-    return False
+    if not isinstance(flag, str):
+        return False
+    if flag.startswith("warning:"):
+        return True  # the reference runner only warns when such an item is missing
+    if flag.startswith("!"):
+        return not passes(flag[1:], ctx)
+    if flag.startswith("version:"):
+        known = ctx.variables.get("version")
+        if known:
+            return known.startswith(flag[len("version:") :])
+    return flag in ctx.modes
+
+
+def is_optional(item: Any, ctx: Context | None = None) -> bool:
+    """An item the actual answer may leave out: its ``$optional$`` filter passes (see
+    :func:`passes`), or its ``$only$`` filter does not (then it must even be left out)."""
+    if not isinstance(item, dict):
+        return False
+    return (OPTIONAL in item and passes(item[OPTIONAL], ctx)) or is_excluded(item, ctx)
+
+
+def is_excluded(item: Any, ctx: Context | None = None) -> bool:
+    """An item that must not be in the answer: its ``$only$`` filter does not pass."""
+    if not isinstance(item, dict) or ONLY not in item:
+        return False
+    if not isinstance(item[ONLY], bool | str):
+        # Unlike an odd $optional$, which can only relax, a misread $only$ would forbid.
+        raise UnknownMarkerError(f"{ONLY} {item[ONLY]!r} is not a filter")
+    return not passes(item[ONLY], ctx)
 
 
 def _all_optional(value: Any, ctx: Context) -> bool:
@@ -153,16 +186,36 @@ def _all_optional(value: Any, ctx: Context) -> bool:
     return is_optional(value, ctx)
 
 
+def _excluded_present(expected: list, actual: list, ctx: Context, path: str) -> str | None:
+    """The first actual item that matches an expected item ``$only$`` excludes here."""
+    for e, want in enumerate(expected):
+        if not is_excluded(want, ctx):
+            continue
+        for a, item in enumerate(actual):
+            if compare(want, item, ctx, f"{path}[{a}]") is None:
+                return (
+                    f"{path}[{a}]: matches expected item [{e}], "
+                    f"which {ONLY} {want[ONLY]!r} excludes here"
+                )
+    return None
+
+
 def _compare_arrays(expected: list, actual: list, ctx: Context, path: str) -> str | None:
     if len(expected) > MAX_ARRAY or len(actual) > MAX_ARRAY:
         return f"{path}: array longer than {MAX_ARRAY} items; not compared"
+    # An item excluded here counts as optional below; that no actual item matches it is
+    # checked first, so the matching never gives it one.
+    excluded = _excluded_present(expected, actual, ctx, path)
+    if excluded:
+        return excluded
     if ctx.pattern:
         return _contains_pattern(expected, actual, ctx, path)
     required = sum(1 for e in expected if not is_optional(e, ctx))
-    if not required <= len(actual) <= len(expected):
+    allowed = sum(1 for e in expected if not is_excluded(e, ctx))
+    if not required <= len(actual) <= allowed:
         return (
             f"{path}: expected {required}"
-            + (f" to {len(expected)}" if required != len(expected) else "")
+            + (f" to {allowed}" if required != allowed else "")
             + f" items, got {len(actual)}"
         )
     # Which expected items each actual item satisfies; then a maximum bipartite matching

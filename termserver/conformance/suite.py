@@ -46,7 +46,10 @@ class Test:
     profile: str | None = None  # parameters sent with the request instead of the defaults
     variants: dict[str, str] = field(default_factory=dict)  # "request:flat" -> file ...
     header: dict[str, str] = field(default_factory=dict)  # sent when its "mode" is on
-    version: str | None = None  # run only against this FHIR version ("4.0", "5.0")
+    version: str | None = None  # run only against this FHIR version ("4.0", "5.0", "!4.0")
+    #: ``lenient-display``: the ``lenient-display-validation`` parameter to send with a
+    #: ``validate-code``/``cs-validate-code`` request (None: the request as it is).
+    lenient_display: bool | None = None
 
     def skip_reason(self, modes: frozenset[str], release: str | None = None) -> str | None:
         """Why this test is not run, or None; ``release`` is the FHIR release the server speaks
@@ -81,10 +84,12 @@ class Test:
 
 
 def same_version(wanted: str, release: str | None) -> bool:
-    """Is ``release`` ("5.0.0") of the FHIR version ``wanted`` ("5.0", "5.0.0")? No release
-    known: no."""
+    """Is ``release`` ("5.0.0") of the FHIR version ``wanted`` ("5.0", "5.0.0"), or, for
+    ``"!4.0"``, of any version but that one? No release known: no, either way."""
     if release is None:
         return False
+    if wanted.startswith("!"):
+        return not same_version(wanted[1:], release)
     parts = wanted.split(".")
     return release.split(".")[: len(parts)] == parts
 
@@ -108,10 +113,21 @@ class Suite:
     tests: tuple[Test, ...]
     modes: tuple[str, ...] = ()
     disabled: bool = False
+    version: str | None = None  # run only against this FHIR version, as a test's
+    sequential: bool = False  # run after every other suite (see :func:`run_order`)
 
-    def runs_in(self, modes: frozenset[str]) -> bool:
-        """Is the suite run at all with ``modes`` on?"""
+    def runs_in(self, modes: frozenset[str], release: str | None = None) -> bool:
+        """Is the suite run at all with ``modes`` on, against a server of FHIR ``release``
+        (needed only when the suite names a ``version``)?"""
+        if self.version is not None and not same_version(self.version, release):
+            return False
         return not self.disabled and runs_in(self.mode, self.modes, modes)
+
+
+def run_order(suites: list[Suite]) -> list[Suite]:
+    """``suites`` in the order they are run: every suite not marked ``sequential`` first, then
+    the sequential ones, each group in manifest order."""
+    return [s for s in suites if not s.sequential] + [s for s in suites if s.sequential]
 
 
 def load_suites(tests_dir: Path) -> list[Suite]:
@@ -151,6 +167,7 @@ def load_suites(tests_dir: Path) -> list[Suite]:
                     variants=variants,
                     header=t["header"] if isinstance(t.get("header"), dict) else {},
                     version=str(t["version"]) if t.get("version") is not None else None,
+                    lenient_display=_flag(t.get("lenient-display")),
                 )
             )
         setup = tuple(s.get("setup") or ())
@@ -162,13 +179,27 @@ def load_suites(tests_dir: Path) -> list[Suite]:
                 tuple(tests),
                 modes=_strings(s.get("modes")),
                 disabled=s.get("disabled") is True,
+                version=str(s["version"]) if s.get("version") is not None else None,
+                sequential=s.get("sequential") is True,
             )
         )
     return out
 
 
+def manifest_version(tests_dir: Path) -> str | None:
+    """The version of the test cases: ``test-cases.json``'s top-level ``version``, if any."""
+    doc = read_json(tests_dir / "test-cases.json")
+    value = doc.get("version") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def _flag(value: Any) -> bool | None:
+    # Only a JSON boolean: a string "true" is not read as one (as for $optional$).
+    return value if isinstance(value, bool) else None
 
 
 def read_json(path: Path) -> Any:
