@@ -8,6 +8,7 @@ well under a microsecond; building one is the only expensive step.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -123,11 +124,14 @@ class Vocabulary:
     """An immutable snapshot of all schemes and releases, with lookup, hierarchy and search."""
 
     def __init__(self, releases: Iterable[SchemeRelease], *, label: str = "") -> None:
+        self._assemble([_Release(r) for r in releases], label)
+
+    def _assemble(self, releases: list[_Release], label: str) -> None:
         self.label = label
         by_system: dict[str, dict[str, _Release]] = {}
         scheme_system: dict[str, str] = {}
-        for release in releases:
-            meta = release.scheme
+        for rel in releases:
+            meta = rel.meta
             known = scheme_system.setdefault(meta.scheme, meta.system)
             if known != meta.system:
                 raise ValueError(
@@ -136,7 +140,7 @@ class Vocabulary:
             versions = by_system.setdefault(meta.system, {})
             if meta.version in versions:
                 raise ValueError(f"{meta.system} version {meta.version} is loaded twice")
-            versions[meta.version] = _Release(release)
+            versions[meta.version] = rel
         self._releases = {
             system: dict(sorted(v.items(), key=lambda kv: version_key(kv[0]), reverse=True))
             for system, v in sorted(by_system.items())
@@ -149,30 +153,52 @@ class Vocabulary:
             for c in self._releases[system][version].concepts.values():
                 current[c.iri] = c
         self._by_iri = current
-        # One label index over every release; a query picks which releases it sees.
-        self._search_concepts: list[Concept] = []
-        entries: list[tuple[int, str, bool]] = []
-        for versions in self._releases.values():
-            for rel in versions.values():
-                for c in rel.concepts.values():
-                    i = len(self._search_concepts)
-                    self._search_concepts.append(c)
-                    entries.append((i, c.display, True))
-                    entries.extend((i, d.value, False) for d in c.designations)
-        self._labels = LabelIndex(entries)
+        # The label index is most of a snapshot's build time (0.13 s of 0.14 s with FHIR core,
+        # bench/RESULTS.md), and a request-scoped overlay rarely searches: built on first use.
+        self._search: tuple[list[Concept], LabelIndex] | None = None
+        self._search_lock = threading.Lock()
+
+    def _label_index(self) -> tuple[list[Concept], LabelIndex]:
+        """Every concept of every release, and one label index over them all."""
+        built = self._search
+        if built is not None:
+            return built
+        with self._search_lock:
+            if self._search is None:
+                concepts: list[Concept] = []
+                entries: list[tuple[int, str, bool]] = []
+                for versions in self._releases.values():
+                    for rel in versions.values():
+                        for c in rel.concepts.values():
+                            i = len(concepts)
+                            concepts.append(c)
+                            entries.append((i, c.display, True))
+                            entries.extend((i, d.value, False) for d in c.designations)
+                self._search = (concepts, LabelIndex(entries))
+            return self._search
+
+    def warm(self) -> Vocabulary:
+        """Build the search index now rather than on the first search (for a served snapshot,
+        so no user waits for it); returns ``self``."""
+        self._label_index()
+        return self
 
     def with_releases(self, extra: Iterable[SchemeRelease], *, label: str = "") -> Vocabulary:
         """A new snapshot: this one's releases plus ``extra``, which replace any release of the
-        same system and version (a request-scoped overlay; this snapshot is not changed)."""
-        extra = list(extra)
-        replaced = {(r.scheme.system, r.scheme.version) for r in extra}
+        same system and version (a request-scoped overlay; this snapshot is not changed).
+
+        The releases kept are shared, not re-indexed, so the cost is that of ``extra``."""
+        added = [_Release(r) for r in extra]
+        replaced = {(r.meta.system, r.meta.version) for r in added}
         own = [
-            SchemeRelease(rel.meta, tuple(rel.concepts.values()))
+            rel
             for system, versions in self._releases.items()
             for version, rel in versions.items()
             if (system, version) not in replaced
         ]
-        return Vocabulary([*own, *extra], label=label or self.label)
+        merged = Vocabulary.__new__(Vocabulary)
+        merged._assemble([*own, *added], label or self.label)
+        return merged
 
     # --- schemes and releases ---------------------------------------------------------------
 
@@ -349,7 +375,7 @@ class Vocabulary:
             for s in wanted:
                 self._system(s)
         statuses = set(status) if status is not None else None
-        concepts = self._search_concepts
+        concepts, labels = self._label_index()
         default = self._default
 
         def accept(i: int) -> bool:
@@ -362,7 +388,7 @@ class Vocabulary:
 
         return [
             SearchHit(concepts[i], score, matched)
-            for i, score, matched in self._labels.search(query, limit=limit, accept=accept)
+            for i, score, matched in labels.search(query, limit=limit, accept=accept)
         ]
 
     # --- internals -------------------------------------------------------------------------

@@ -192,3 +192,55 @@ def test_versions_sort_numerically():
 def test_the_same_release_loaded_twice_is_refused():
     with pytest.raises(ValueError, match="loaded twice"):
         Vocabulary([_release("1", [("a", ())]), _release("1", [("a", ())])])
+
+
+def test_an_overlay_searches_its_own_and_the_base_concepts_and_leaves_the_base_alone(vocab):
+    extra = _release("9", [("vaskeægte", ()), ("vaskebjørn", ("vaskeægte",))])
+    merged = vocab.with_releases([extra])
+    found = {(h.concept.system, h.concept.code) for h in merged.search("vaske", limit=200)}
+    assert ("http://example.org/t", "vaskebjørn") in found
+    assert (FFB, VASKE_SIG) in found
+    assert merged.is_a("http://example.org/t", "vaskebjørn", "vaskeægte")
+    # The base snapshot is not changed by the overlay built from it.
+    assert "http://example.org/t" not in vocab.systems()
+    assert all(h.concept.system != "http://example.org/t" for h in vocab.search("vaske"))
+
+
+def test_an_overlay_release_replaces_the_base_release_of_the_same_version():
+    base = Vocabulary([_release("1", [("a", ()), ("b", ("a",))])])
+    merged = base.with_releases([_release("1", [("a", ()), ("c", ("a",))])])
+    assert [c.code for c in merged.concepts("http://example.org/t")] == ["a", "c"]
+    assert [h.concept.code for h in merged.search("C")] == ["c"]
+    assert [h.concept.code for h in base.search("B")] == ["b"]
+
+
+def test_the_search_index_is_built_once_under_concurrent_first_searches(monkeypatch):
+    import threading
+
+    import termserver.vocabulary as module
+
+    built = []
+
+    class Counting(module.LabelIndex):
+        def __init__(self, entries):
+            built.append(1)
+            super().__init__(entries)
+
+    monkeypatch.setattr(module, "LabelIndex", Counting)
+    vocab = Vocabulary([_release("1", [(f"c{i}", ()) for i in range(2000)])])
+    assert built == []  # nothing is indexed until someone searches
+    start = threading.Barrier(8)
+    results: list[list[str]] = []
+
+    def search() -> None:
+        start.wait()
+        results.append([h.concept.code for h in vocab.search("C1999")])
+
+    threads = [threading.Thread(target=search) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert built == [1]
+    assert len(results) == 8 and all(r == results[0] for r in results)
+    assert results[0][0] == "c1999"

@@ -76,7 +76,7 @@ def build_snapshot(ontology: Path | None = None, mappings: Path | None = None) -
     from termserver.valuesets import load_valuesets
 
     base = ontology or ontology_dir()
-    vocab = load_vocabulary(base)
+    vocab = load_vocabulary(base).warm()  # the search index, ready for the first search
     vs_dir = base / "valuesets"
     defs = load_valuesets(vs_dir) if vs_dir.is_dir() else {}
     core_path = base / "ffb-core.ttl"
