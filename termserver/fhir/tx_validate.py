@@ -378,16 +378,7 @@ class _Validator:
         assert c.system is not None
         if self.index is not None and self.index.get(c.system) is not None:
             text = f"The Coding references a value set, not a code system ('{c.system}')"
-            out.issues.append(
-                Issue(
-                    "error",
-                    "invalid",
-                    "invalid-data",
-                    text,
-                    f"{prefix}system",
-                    message_id="Terminology_TX_System_ValueSet2",
-                )
-            )
+            out.issues.append(_bad_system(text, prefix, "Terminology_TX_System_ValueSet2"))
             if self.vs is not None:
                 out.issues.append(self._not_in_vs(c, prefix, in_cc))
             return out
@@ -397,16 +388,7 @@ class _Validator:
         name = f"'{c.system}'" if referenced or local else c.system
         if local:
             text = "Coding.system must be an absolute reference, not a local reference"
-            out.issues.append(
-                Issue(
-                    "error",
-                    "invalid",
-                    "invalid-data",
-                    text,
-                    f"{prefix}system",
-                    message_id="Terminology_TX_System_Relative",
-                )
-            )
+            out.issues.append(_bad_system(text, prefix, "Terminology_TX_System_Relative"))
         out.issues.append(
             Issue(
                 "error",
@@ -555,6 +537,11 @@ class _Validator:
             outcome = {"resourceType": "OperationOutcome", "issue": [i.json() for i in issues]}
             out.append({"name": "issues", "resource": outcome})
         return {"resourceType": "Parameters", "parameter": out}
+
+
+def _bad_system(text: str, prefix: str, message_id: str) -> Issue:
+    """An error about the coding's ``system`` itself (not a code system URL)."""
+    return Issue("error", "invalid", "invalid-data", text, f"{prefix}system", message_id=message_id)
 
 
 def _failure(code: str, issues: list[Issue]) -> dict[str, Any]:
