@@ -608,6 +608,7 @@ def test_the_runner_reports_a_mixed_copy_of_the_suite_honestly(tmp_path, live_se
         # The test that could not be run is a failure to the reference runner.
         f"termserver v{__version__} failed 1 of 8 HL7 terminology service tests (modes general, "
         f"tests v0.0.1-test, runner termserver {__version__})",
+        "Failed Tests: elsewhere/big-expand",
         "7 passed, 0 failed, 3 skipped, 1 not run (missing file)",
     ]
     counts = json.loads(report.read_text())
@@ -626,6 +627,18 @@ def test_a_server_given_as_a_fhir_base_is_tested_as_is(live_server, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{live_server}{FHIR_PATH}: FHIR 5.0.0"
     assert lines[1] == "case: 6/6 passed"
+
+
+def test_filter_runs_only_the_tests_whose_name_contains_it(live_server, capsys):
+    from termserver.conformance.__main__ import main
+
+    argv = ["--source", str(SUITE), "--server", live_server, "--filter", "insensitive"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Only the case suite has such tests; the other suites are not run at all.
+    assert lines[1:2] == ["case: 3/3 passed"]
+    assert lines[-1] == "3 passed, 0 failed"
+    assert main([*argv[:-1], "no-such-test"]) == 2
 
 
 def test_the_hl7_summary_names_the_software_modes_and_test_version():

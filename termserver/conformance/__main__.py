@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         default=FHIR_PATH,
         help=f"FHIR endpoint below a server root (default {FHIR_PATH})",
     )
+    ap.add_argument("--filter", help="only the tests whose name contains this text (HL7's -filter)")
     ap.add_argument("--diffs", type=Path, help="write one diff file per failing test here")
     ap.add_argument("--externals", type=Path, help="message texts, e.g. messages-tx.fhir.org.json")
     ap.add_argument("--mode", action="append", default=[], help="extra mode to run (repeatable)")
@@ -95,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no suite named {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         suites = [s for s in suites if s.name in args.suite]
+    if args.filter:
+        suites = [
+            dataclasses.replace(s, tests=tuple(t for t in s.tests if args.filter in t.name))
+            for s in suites
+        ]
+        suites = [s for s in suites if s.tests]
+        if not suites:
+            print(f"error: no test name contains {args.filter!r}", file=sys.stderr)
+            return 2
     suites = run_order(suites)
     with contextlib.ExitStack() as stack:
         # The suite uses FHIR's own code systems (administrative-gender ...): load them.
@@ -109,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"{runner.base}: FHIR {runner.discover()}", flush=True)
         passed = failed = skipped = not_run = 0
+        failing: list[str] = []
         counts = {}
         for suite in suites:
             result = runner.run_suite(suite)
@@ -122,12 +134,16 @@ def main(argv: list[str] | None = None) -> int:
                 "failures": result.failures,
                 "not_run": result.not_run,
             }
+            failing += [f"{suite.name}/{name}" for name in result.failures]
+            failing += [f"{suite.name}/{name}" for name, _ in result.not_run]
             passed, failed = passed + result.passed, failed + result.failed
             skipped, not_run = skipped + result.skipped, not_run + len(result.not_run)
         software = software_name(runner.client, runner.base)
     # A test that could not be run counts as failed here, as the reference runner fails it; our
     # own line, last, keeps the two apart.
     print(hl7_summary(software, passed, failed + not_run, runner.modes, tests_version))
+    if failing:
+        print(f"Failed Tests: {','.join(failing)}")
     print(
         f"{passed} passed, {failed} failed"
         + (f", {skipped} skipped" if skipped else "")
