@@ -60,8 +60,10 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 60) -> float:
     raise RuntimeError(f"no answer from {url} within {timeout} s")
 
 
-def start(args: list[str], port: int, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})},
+def start(
+    args: list[str], port: int, env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 

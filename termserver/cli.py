@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from termserver.errors import SourceError, UnknownConceptError
 
@@ -122,6 +121,8 @@ def _finding_dict(f) -> dict:
 def _print_report(report, show_warnings: bool) -> None:
     from collections import Counter
 
+    from rich.table import Table  # deferred for start-up time: ``serve`` starts without it
+
     counts = Counter((f.severity, f.rule) for f in report.findings)
     table = Table(title="Kvalitetsrapport (termserver check)")
     table.add_column("alvor")
@@ -225,6 +226,8 @@ def search(
     if not hits:
         out.print("Ingen resultater.")
         raise typer.Exit(1)
+    from rich.table import Table  # deferred for start-up time: ``serve`` starts without it
+
     table = Table()
     for col in ("score", "label", "skema", "kode", "status"):
         table.add_column(col, overflow="fold")

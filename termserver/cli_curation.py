@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from termserver.curation.config import DATA_ENV_VAR, DATABASE_ENV_VAR, DEFAULT_DATA_DIR
 from termserver.errors import TermserverError
@@ -117,6 +116,8 @@ def register(app: typer.Typer) -> None:
         """Vis en brugers API-tokens (id, mærke, datoer); selve tokenet gemmes aldrig."""
         with _curation(data_dir, database) as cur:
             found = cur.tokens(None, name)
+        from rich.table import Table  # deferred for start-up time: ``serve`` starts without it
+
         table = Table("id", "mærke", "udstedt", "tilbagekaldt")
         for t in found:
             table.add_row(str(t.id), t.label or "", t.created_at[:19], (t.revoked_at or "")[:19])
@@ -139,6 +140,8 @@ def register(app: typer.Typer) -> None:
         """Vis alle brugere og deres roller."""
         with _curation(data_dir, database) as cur:
             found = cur.users(None)
+        from rich.table import Table  # deferred for start-up time: ``serve`` starts without it
+
         table = Table("bruger", "rolle", "oprettet", "aktiv")
         for u in found:
             table.add_row(u.name, u.role, u.created_at[:19], "nej" if u.disabled else "ja")

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from termserver.plans.inputs import MAX_BYTES, PlanInputError
-from termserver.plans.report import to_json, to_text
-from termserver.plans.validate import Report, validate_bytes, validate_ndjson
+# The plan rules and rich's progress bar are imported when a plan is validated: every other
+# command, ``serve`` among them, starts without them.
+if TYPE_CHECKING:
+    from termserver.plans.validate import Report
 
 _err = Console(stderr=True, highlight=False)
 
@@ -61,6 +61,9 @@ def validate(
 
 
 def _one(path: Path, snapshot) -> Report:
+    from termserver.plans.inputs import MAX_BYTES, PlanInputError
+    from termserver.plans.validate import Report, validate_bytes
+
     name = str(path)
     try:
         size = path.stat().st_size
@@ -81,6 +84,11 @@ def _one(path: Path, snapshot) -> Report:
 
 def _bulk(path: Path, snapshot, output: str) -> int:
     """Validate an NDJSON file line by line, printing each report as it is ready."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from termserver.plans.inputs import PlanInputError
+    from termserver.plans.validate import Report, validate_ndjson
+
     try:
         total = sum(1 for line in path.open("rb") if line.strip())
         handle = path.open("rb")
@@ -118,6 +126,8 @@ def _bulk(path: Path, snapshot, output: str) -> int:
 
 
 def _emit(report: Report, output: str) -> None:
+    from termserver.plans.report import to_json, to_text
+
     if output == "json":
         sys.stdout.buffer.write(orjson.dumps(to_json(report)) + b"\n")
     else:

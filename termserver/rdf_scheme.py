@@ -2,20 +2,22 @@
 
 Writer and reader sit together so the RDF shape is defined once. The writer uses rdflib (import
 is not a hot path and its Turtle is readable); the reader uses pyoxigraph's Rust parser because
-loading must be fast (see bench/bench_vocabulary.py).
+loading must be fast (see bench/bench_vocabulary.py). rdflib is imported by the writer functions
+when they run, not with this module: the server reads at start-up and writes seldom, and rdflib
+would add ~40 ms to its start (bench/bench_startup.py).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import pyoxigraph as ox
-from rdflib import RDF, XSD, Graph, Literal, URIRef
-from rdflib.namespace import DCTERMS, OWL, RDFS, SKOS, Namespace
 
 from termserver import iris
 from termserver.errors import SourceError
@@ -30,16 +32,24 @@ from termserver.model import (
     SchemeVersion,
 )
 
-TS = Namespace(iris.TS)
-_XSD_TYPES = {
-    "boolean": XSD.boolean,
-    "integer": XSD.integer,
-    "decimal": XSD.decimal,
-    "dateTime": XSD.dateTime,
-    "code": None,
-    "string": None,
-    "Coding": TS.coding,
-}
+if TYPE_CHECKING:
+    from rdflib import Graph, URIRef
+
+
+@functools.cache
+def _xsd_types() -> dict[str, URIRef | None]:
+    from rdflib import XSD  # deferred for start-up time (module docstring)
+    from rdflib.namespace import Namespace
+
+    return {
+        "boolean": XSD.boolean,
+        "integer": XSD.integer,
+        "decimal": XSD.decimal,
+        "dateTime": XSD.dateTime,
+        "code": None,
+        "string": None,
+        "Coding": Namespace(iris.TS).coding,
+    }
 
 
 def release_to_graph(release: SchemeRelease) -> Graph:
@@ -54,6 +64,10 @@ def release_to_graph(release: SchemeRelease) -> Graph:
 
 def new_graph(s: SchemeVersion) -> Graph:
     """An empty graph with the prefixes our Turtle uses."""
+    from rdflib import Graph  # deferred for start-up time (module docstring)
+    from rdflib.namespace import DCTERMS, OWL, SKOS, Namespace
+
+    TS = Namespace(iris.TS)
     g = Graph()
     g.bind("skos", SKOS)
     g.bind("dct", DCTERMS)
@@ -65,6 +79,10 @@ def new_graph(s: SchemeVersion) -> Graph:
 
 def add_scheme_triples(g: Graph, s: SchemeVersion, concept_count: int) -> None:
     """The triples describing a scheme and one of its releases."""
+    from rdflib import RDF, XSD, Literal, URIRef  # deferred for start-up time (module docstring)
+    from rdflib.namespace import DCTERMS, OWL, RDFS, SKOS, Namespace
+
+    TS = Namespace(iris.TS)
     scheme = URIRef(s.scheme_iri)
     g.add((scheme, RDF.type, SKOS.ConceptScheme))
     g.add((scheme, TS.fhirSystem, Literal(s.system, datatype=XSD.anyURI)))
@@ -113,6 +131,10 @@ def add_scheme_triples(g: Graph, s: SchemeVersion, concept_count: int) -> None:
 
 def add_concept_triples(g: Graph, s: SchemeVersion, c: Concept) -> None:
     """The triples describing one concept as it stands in release ``s``."""
+    from rdflib import RDF, Literal, URIRef  # deferred for start-up time (module docstring)
+    from rdflib.namespace import DCTERMS, OWL, RDFS, SKOS, Namespace
+
+    TS = Namespace(iris.TS)
     lang = s.language
     v = URIRef(s.iri)
     declared = {pd.code for pd in s.property_defs}
@@ -180,6 +202,8 @@ def write_turtle(release: SchemeRelease) -> bytes:
 
 def _datatype(ptype: str, lexical: str) -> URIRef | None:
     # FHIR dateTime allows a bare year or date; give each its own XSD type so the literal is valid.
+    from rdflib import XSD  # deferred for start-up time (module docstring)
+
     if ptype == "dateTime":
         if re.fullmatch(r"\d{4}", lexical):
             return XSD.gYear
@@ -187,7 +211,7 @@ def _datatype(ptype: str, lexical: str) -> URIRef | None:
             return XSD.gYearMonth
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", lexical):
             return XSD.date
-    return _XSD_TYPES[ptype]
+    return _xsd_types()[ptype]
 
 
 def _lexical(pv: PropertyValue) -> str:

@@ -9,8 +9,6 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from termserver.api.responses import JsonResponse
-from termserver.diff import as_release_diff, changelog_markdown, diff_versions, impact
-from termserver.diff import parse_release_ref as _parse
 from termserver.errors import UnknownConceptError
 from termserver.fhir.outcome import bad_request, not_found
 
@@ -66,6 +64,8 @@ def build_router() -> APIRouter:
     ) -> Response:
         # A plain (sync) handler: the diff is CPU work, so it runs in the thread pool rather
         # than holding up the event loop.
+        from termserver.diff import as_release_diff, changelog_markdown, diff_versions, impact
+
         snap = request.app.state.holder.current
         vocab = snap.vocab
         system_a, version_a = _ref(vocab, from_, "from")
@@ -95,7 +95,10 @@ def build_router() -> APIRouter:
 
 
 def _ref(vocab, text: str, where: str) -> tuple[str, str]:
+    # termserver.diff is imported here and in the handler, not with the routes: start-up time.
+    from termserver.diff import parse_release_ref
+
     try:
-        return _parse(vocab, text)
+        return parse_release_ref(vocab, text)
     except UnknownConceptError as exc:
         raise not_found(str(exc), where) from None

@@ -22,8 +22,9 @@ from termserver.api.responses import FhirResponse, JsonResponse
 from termserver.fhir.outcome import FhirError
 from termserver.plans.inputs import MAX_BYTES, PlanInputError, parse_any, parse_json
 from termserver.plans.model import FHIR
-from termserver.plans.report import to_json, to_operation_outcome
-from termserver.plans.validate import unwrap, validate_document, validate_ndjson
+
+# The rules (termserver.plans.validate, .report) are imported by the handlers, at the first
+# validation: the server's start-up does not wait for them.
 
 _TOO_LARGE = (
     f"forespørgslens indhold er større end {MAX_BYTES:,} bytes "
@@ -64,6 +65,9 @@ def build_router() -> APIRouter:
     @router.post("/fhir/Bundle/$validate", tags=["validate"], response_class=FhirResponse)
     def validate_bundle(request: Request, body: bytes = Depends(_body)) -> FhirResponse:
         """Validér en plan som FHIR Bundle (eller Parameters med 'resource'): OperationOutcome."""
+        from termserver.plans.report import to_operation_outcome
+        from termserver.plans.validate import unwrap, validate_document
+
         snapshot = request.app.state.holder.current
         try:
             doc = parse_json(body, "body")
@@ -86,6 +90,9 @@ def build_router() -> APIRouter:
     @router.post("/api/validate", tags=["validate"], response_class=JsonResponse)
     def validate_native(request: Request, body: bytes = Depends(_body)) -> JsonResponse:
         """Validér Borgerens Plan (JSON eller YAML efter Content-Type) eller et FHIR Bundle."""
+        from termserver.plans.report import to_json
+        from termserver.plans.validate import validate_document
+
         snapshot = request.app.state.holder.current
         media = request.headers.get("content-type", "")
         try:
@@ -100,6 +107,9 @@ def build_router() -> APIRouter:
     @router.post("/api/validate/ndjson", tags=["validate"])
     def validate_bulk(request: Request, body: bytes = Depends(_body)) -> StreamingResponse:
         """Validér mange planer (NDJSON, én pr. linje); svarer NDJSON, én rapport pr. linje."""
+        from termserver.plans.report import to_json
+        from termserver.plans.validate import validate_ndjson
+
         snapshot = request.app.state.holder.current
 
         def lines() -> Iterator[bytes]:

@@ -26,7 +26,6 @@ from termserver.curation.service import (
     VersionConflict,
 )
 from termserver.curation.store import StoreError
-from termserver.diff import CLASS_TITLES_DA, CLASSES, MAPPING_TITLES_DA, changelog_markdown
 from termserver.errors import TermserverError, UnknownConceptError
 from termserver.web.change_view import PROPOSAL_KINDS, diff_rows, target_link
 from termserver.web.qa_view import SEVERITY_DA, cache_of
@@ -543,6 +542,9 @@ def build_router() -> APIRouter:
         if fra not in names:
             after = next((i for i in infos if i.name == til), None)
             fra = after.parent if after is not None and after.parent else names[0]
+        # Deferred for start-up time: termserver.diff loads at the first comparison.
+        from termserver.diff import CLASS_TITLES_DA, CLASSES, MAPPING_TITLES_DA, changelog_markdown
+
         diff = markdown = None
         if fra and til and fra != til:
             from termserver.curation.releases import release_diff

@@ -9,22 +9,15 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from termserver.diff import (
-    ADDED,
-    MOVED,
-    PROPERTY,
-    REACTIVATED,
-    REDEFINED,
-    RELABELLED,
-    REMOVED,
-    RETIRED,
-    ConceptChange,
-    SchemeDiff,
-    diff_versions,
-)
 from termserver.model import Concept
 from termserver.vocabulary import Vocabulary
+
+# termserver.diff is imported by the functions, at the first history shown: deferred for
+# start-up time.
+if TYPE_CHECKING:
+    from termserver.diff import ConceptChange, SchemeDiff
 
 # A release pair is diffed once per snapshot, not once per page view: the whole scheme is
 # compared, which for a large scheme costs far more than rendering a page.
@@ -56,6 +49,8 @@ def _diff(vocab: Vocabulary, system: str, older: str, newer: str) -> SchemeDiff:
     with _LOCK:
         cached = _DIFFS.setdefault(vocab, {}).get(key)
     if cached is None:
+        from termserver.diff import diff_versions
+
         cached = diff_versions(vocab, system, older, None, newer)
         with _LOCK:
             _DIFFS[vocab][key] = cached
@@ -74,6 +69,17 @@ def _status_da(status: object) -> str:
 
 def describe(change: ConceptChange) -> Change:
     """One classified change as a Danish sentence (and the old text, for definitions)."""
+    from termserver.diff import (
+        ADDED,
+        MOVED,
+        PROPERTY,
+        REACTIVATED,
+        REDEFINED,
+        RELABELLED,
+        REMOVED,
+        RETIRED,
+    )
+
     kind = change.kind
     if kind == ADDED:
         return Change("Ny i denne udgave")

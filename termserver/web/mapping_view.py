@@ -5,9 +5,12 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from termserver.mapping_qa import ToolCoverage, coverage
 from termserver.mappings import PREDICATES, STATUSES, Mapping, MappingSet, short_name
+
+if TYPE_CHECKING:  # imported where coverage is computed: deferred for start-up time
+    from termserver.mapping_qa import ToolCoverage
 
 # Coverage reads every set; computed once per snapshot (its translator), not per page view.
 _COVERAGE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -64,6 +67,8 @@ def tool_coverage(snapshot, ms: MappingSet) -> ToolCoverage | None:
     with _LOCK:
         cached = _COVERAGE.setdefault(translator, {}).get(scheme)
     if cached is None:
+        from termserver.mapping_qa import coverage
+
         [cached] = coverage(translator, vocab, tools=[scheme])
         with _LOCK:
             _COVERAGE[translator][scheme] = cached

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import yaml
 
-from termserver.plans.rules import SEVERITY_ORDER, Finding
-from termserver.plans.validate import Report
+# The rules are imported by the functions that use them: deferred for start-up time.
+if TYPE_CHECKING:
+    from termserver.plans.rules import Finding
+    from termserver.plans.validate import Report
 
 #: Larger inputs are validated but not mapped to lines (composing costs time and memory).
 MAX_LOCATE_BYTES = 2 * 1024 * 1024
@@ -130,6 +133,8 @@ def _span(node: yaml.Node) -> tuple[int, int]:
 
 def locate(report: Report, text: str) -> list[Located]:
     """Every finding of ``report``, most severe first, with its place in ``text``."""
+    from termserver.plans.rules import SEVERITY_ORDER
+
     root = compose(text) if text else None
     lines = text.splitlines()
     found = []
@@ -148,6 +153,8 @@ def locate(report: Report, text: str) -> list[Located]:
 
 def marked_lines(located: list[Located]) -> dict[int, str]:
     """Line number → the worst severity of a finding on it (for highlighting the listing)."""
+    from termserver.plans.rules import SEVERITY_ORDER
+
     marks: dict[int, str] = {}
     for loc in located:
         if loc.line is None:

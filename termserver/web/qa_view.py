@@ -12,11 +12,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from termserver.diff import ReleaseDiff
-from termserver.mapping_qa import ToolCoverage, coverage
 from termserver.qa import Finding, QaReport, run_check
+
+# termserver.diff and termserver.mapping_qa are imported where they are used, on the first
+# comparison or QA page: deferred for start-up time.
+if TYPE_CHECKING:
+    from termserver.diff import ReleaseDiff
+    from termserver.mapping_qa import ToolCoverage
 
 #: Findings listed per rule; the rest are counted.
 MAX_PER_RULE = 50
@@ -93,6 +97,8 @@ class ReportCache:
             if found is not None:
                 return found
             start = time.perf_counter()
+            from termserver.mapping_qa import coverage
+
             report = run_check(ontology)
             tools = coverage(snapshot.translator, snapshot.vocab)
             page = QaPage(

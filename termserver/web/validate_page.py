@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,9 +17,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, Response
 
 from termserver.plans.inputs import MAX_BYTES
-from termserver.plans.validate import Report, validate_bytes
 from termserver.web.plan_view import MAX_LISTED_LINES, locate, marked_lines
 from termserver.web.render import render
+
+if TYPE_CHECKING:  # the rules are imported at the first validation: start-up does not wait
+    from termserver.plans.validate import Report
 
 #: The example plans shipped with the repository (absent when installed from a wheel).
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples" / "plans"
@@ -119,6 +122,8 @@ def build_router() -> APIRouter:
         if len(data) > MAX_BYTES:
             ctx["notice"] = _TOO_LARGE
             return render(request, "validate.html", ctx, status_code=413)
+        from termserver.plans.validate import validate_bytes  # deferred for start-up time
+
         snapshot = request.app.state.holder.current
         report = await run_in_threadpool(validate_bytes, data, snapshot, source, media)
         text = _decode(data)
