@@ -130,6 +130,14 @@ def live_server():
         yield base
 
 
+@pytest.fixture(scope="session")
+def core_server():
+    """A real server as `python -m termserver.conformance` starts it: with FHIR's own code
+    systems (``--fhir-core``)."""
+    with serving("--fhir-core") as base:
+        yield base
+
+
 # --- the browser (Playwright driving Debian's Chromium) -----------------------------------------
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -98,3 +98,23 @@ def people(curation):
     ):
         made[name] = curation.add_user(None, name, role, by="test")
     return made
+
+
+@pytest.fixture()
+def app(curation):
+    """The whole server (FHIR, JSON API, pages) with curation attached to ``curation``.
+
+    A test module may define its own ``app`` or ``http``; pytest then uses that one."""
+    from termserver.api.app import create_app
+    from termserver.curation.server import attach
+
+    return attach(create_app(curation.snapshot()), curation)
+
+
+@pytest.fixture()
+def http(app):
+    """A client of ``app`` that answers a server error with its 500, not an exception."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c

@@ -168,9 +168,8 @@ def test_r4_expansion_and_lookup_do_not_show_extensions_as_properties(client):
         assert not any("://" in c for c in codes) and "label" not in codes, codes
 
 
-def test_an_extension_without_a_usable_value_is_a_400_naming_its_path(client):
-    cs = _codesystem()
-    cs["concept"][0]["extension"][0] = {"url": EXT + "codesystem-conceptOrder"}
+def _lookup_a(client, cs: dict):
+    """R5 $lookup of code ``a`` in ``cs``, given as tx-resource."""
     body = {
         "resourceType": "Parameters",
         "parameter": [
@@ -179,7 +178,13 @@ def test_an_extension_without_a_usable_value_is_a_400_naming_its_path(client):
             {"name": "tx-resource", "resource": cs},
         ],
     }
-    r = client.post("/fhir/r5/CodeSystem/$lookup", json=body)
+    return client.post("/fhir/r5/CodeSystem/$lookup", json=body)
+
+
+def test_an_extension_without_a_usable_value_is_a_400_naming_its_path(client):
+    cs = _codesystem()
+    cs["concept"][0]["extension"][0] = {"url": EXT + "codesystem-conceptOrder"}
+    r = _lookup_a(client, cs)
     assert r.status_code == 400
     assert "tx-resource[0].concept[0].extension[0]" in r.text
     assert "Traceback" not in r.text
@@ -194,15 +199,7 @@ def test_a_designation_extension_without_a_single_value_is_a_400_naming_its_path
             "extension": [{"url": EXT + "coding-sctdescid", "valueId": "1", "valueString": "2"}],
         }
     ]
-    body = {
-        "resourceType": "Parameters",
-        "parameter": [
-            {"name": "system", "valueUri": CS},
-            {"name": "code", "valueCode": "a"},
-            {"name": "tx-resource", "resource": cs},
-        ],
-    }
-    r = client.post("/fhir/r5/CodeSystem/$lookup", json=body)
+    r = _lookup_a(client, cs)
     assert r.status_code == 400
     assert "tx-resource[0].concept[0].designation[0].extension[0]" in r.text
 

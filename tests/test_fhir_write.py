@@ -24,22 +24,6 @@ def resource(name: str) -> dict:
     return json.loads((SUITE / name).read_text("utf-8"))
 
 
-@pytest.fixture()
-def app(curation):
-    from termserver.api.app import create_app
-    from termserver.curation.server import attach
-
-    return attach(create_app(curation.snapshot()), curation)
-
-
-@pytest.fixture()
-def http(app):
-    from fastapi.testclient import TestClient
-
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-
 def as_(people, name: str) -> dict:
     return {"Authorization": f"Bearer {people[name][1]}"} | FHIR_JSON
 

@@ -31,22 +31,6 @@ def _relabel(curation, people, author: str, label: str = "Vaske sig og tørre si
     )
 
 
-@pytest.fixture()
-def app(curation):
-    from termserver.api.app import create_app
-    from termserver.curation.server import attach
-
-    return attach(create_app(curation.snapshot()), curation)
-
-
-@pytest.fixture()
-def http(app):
-    from fastapi.testclient import TestClient
-
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-
 def bearer(people, name):
     return {"Authorization": f"Bearer {people[name][1]}"}
 
