@@ -630,6 +630,19 @@ def test_a_server_given_as_a_fhir_base_is_tested_as_is(live_server, capsys):
     assert lines[1] == "case: 6/6 passed"
 
 
+def test_a_server_that_is_not_a_url_or_does_not_answer_is_one_clear_error(capsys):
+    from termserver.conformance.__main__ import main
+    from termserver.conformance.runner import free_port
+
+    assert main(["--source", str(SUITE), "--server", "notaurl"]) == 2
+    assert "--server must be an http(s) URL, not 'notaurl'" in capsys.readouterr().err
+    closed = f"http://127.0.0.1:{free_port()}/fhir"
+    assert main(["--source", str(SUITE), "--server", closed]) == 2
+    captured = capsys.readouterr()
+    assert f"error: nothing answers at {closed} (ConnectError" in captured.err
+    assert captured.out == ""  # no test was run against nothing
+
+
 def test_filter_runs_only_the_tests_whose_name_contains_it(live_server, capsys):
     from termserver.conformance.__main__ import main
 

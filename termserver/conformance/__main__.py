@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from termserver import __version__
-from termserver.conformance.runner import Runner, fresh_server, software_name
+from termserver.conformance.runner import Runner, fresh_server, software_name, unreachable
 from termserver.conformance.suite import (
     FLAT_MODE,
     SUPPORTED_MODES,
@@ -32,6 +32,11 @@ def fhir_base(server: str, fhir_path: str = FHIR_PATH) -> str:
     runner takes ``-tx``), else the server root with ``fhir_path`` (our own server's layout)."""
     root = server.rstrip("/")
     return root if urlsplit(server).path not in ("", "/") else root + fhir_path
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def hl7_summary(
@@ -97,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no suite named {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
         suites = [s for s in suites if s.name in args.suite]
+    if args.server and not _is_http_url(args.server):
+        print(f"error: --server must be an http(s) URL, not {args.server!r}", file=sys.stderr)
+        return 2
     if args.filter:
         suites = [
             dataclasses.replace(s, tests=tuple(t for t in s.tests if args.filter in t.name))
@@ -118,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             diffs=args.diffs,
             tight=args.tight,
         )
+        down = unreachable(runner.client, runner.base)
+        if down is not None:
+            print(f"error: nothing answers at {runner.base} ({down})", file=sys.stderr)
+            return 2
         print(f"{runner.base}: FHIR {runner.discover()}", flush=True)
         passed = failed = skipped = not_run = 0
         failing: list[str] = []

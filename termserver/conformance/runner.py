@@ -242,6 +242,16 @@ def software_name(client: httpx.Client, base: str) -> str:
     return f"{name} v{version}" if isinstance(version, str) and version else name
 
 
+def unreachable(client: httpx.Client, base: str) -> str | None:
+    """Why nothing answers at ``base`` (refused, unknown host, timeout), or None when something
+    does, whatever its status: then the tests report what it answers."""
+    try:
+        client.get(f"{base}/metadata", params={"_format": "json"})
+    except httpx.TransportError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
 def server_release(client: httpx.Client, base: str) -> str:
     """The FHIR release the FHIR endpoint ``base`` speaks (see :meth:`Runner.discover`)."""
     try:
